@@ -1,0 +1,1 @@
+//! Runs SCXML sessions on one thread.
