@@ -24,7 +24,7 @@ pub mod datamodel;
 pub mod document;
 mod event;
 mod interpreter;
-mod time;
+pub mod time;
 
 pub use action::{Action, InvokeRequest, InvokeSource, SendRequest};
 pub use data::Data;

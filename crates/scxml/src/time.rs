@@ -36,3 +36,45 @@ impl Add<Duration> for Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
 }
+
+/// Parses a CSS2 time value as `<send delay>` uses it (§6.2.4): a
+/// non-negative decimal number followed by `s` or `ms`, e.g. `2s`, `.5s`,
+/// `150ms`. Returns milliseconds, rounded to the nearest.
+pub fn parse_css_time(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, scale) = if let Some(n) = text.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = text.strip_suffix('s') {
+        (n, 1000.0)
+    } else {
+        return None;
+    };
+    let number = number.trim_end();
+    let valid = !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && number.chars().filter(|&c| c == '.').count() <= 1
+        && number != ".";
+    if !valid {
+        return None;
+    }
+    let value: f64 = number.parse().ok()?;
+    Some((value * scale).round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn css_times() {
+        assert_eq!(parse_css_time("1s"), Some(1000));
+        assert_eq!(parse_css_time(".5s"), Some(500));
+        assert_eq!(parse_css_time("2.5s"), Some(2500));
+        assert_eq!(parse_css_time("150ms"), Some(150));
+        assert_eq!(parse_css_time(" 0s "), Some(0));
+        assert_eq!(parse_css_time("5"), None);
+        assert_eq!(parse_css_time("-1s"), None);
+        assert_eq!(parse_css_time("s"), None);
+        assert_eq!(parse_css_time("1.2.3s"), None);
+    }
+}
