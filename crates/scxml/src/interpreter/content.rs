@@ -354,7 +354,9 @@ impl Interpreter {
             if from_this && !invoke.finalize.is_empty() {
                 let _ = self.execute_block(&invoke.finalize);
             }
-            if invoke.autoforward && !from_this {
+            // App. D forwards every external event, including those that
+            // came from the child itself (W3C test 229 relies on it).
+            if invoke.autoforward {
                 self.actions.push_back(Action::Forward {
                     invokeid,
                     event: event.clone(),
