@@ -208,3 +208,98 @@ fn is_xml_space_char(c: char) -> bool {
 fn is_xml_space(text: &str) -> bool {
     text.chars().all(is_xml_space_char)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_json_xml_or_a_normalised_string() {
+        assert_eq!(convert_text(" 123 "), Data::Number(123.0));
+        assert_eq!(convert_text("\"quoted\""), Data::String("quoted".into()));
+        assert_eq!(
+            convert_text("{\"a\": null}"),
+            Data::Object(vec![("a".into(), Data::Null)])
+        );
+        assert_eq!(convert_text("true"), Data::Bool(true));
+        assert_eq!(convert_text(" \n\t "), Data::Undefined);
+        assert_eq!(
+            convert_text("<a><b/></a>\n"),
+            Data::Xml("<a><b/></a>".into())
+        );
+        assert_eq!(
+            convert_text("<a>unclosed"),
+            Data::String("<a>unclosed".into())
+        );
+        // Not JSON and not evaluated: `{a: 1}` stays text (App. B.2).
+        assert_eq!(convert_text("{a:  1}"), Data::String("{a: 1}".into()));
+        // XML white space only; a no-break space is content.
+        assert_eq!(normalize_space("\r\n a \t b\u{a0}c  "), "a b\u{a0}c");
+    }
+
+    #[test]
+    fn declared_prefixes_of_a_start_tag() {
+        assert_eq!(
+            declared_prefixes(
+                r#"<a xmlns="u" x='1' xmlns:p = "v" q="xmlns:r='w'"><b xmlns:z="y"/></a>"#
+            ),
+            [None, Some("p")]
+        );
+        assert!(declared_prefixes("<a/>").is_empty());
+    }
+
+    fn with_xml<T>(text: &str, f: impl FnOnce(&Context<'_>, XmlNode<'_>) -> T) -> T {
+        let xml = roxmltree::Document::parse(text).unwrap();
+        let lines = super::super::parse::LineIndex::new(text);
+        let loader = super::super::parse::FileLoader;
+        let ctx = Context {
+            text,
+            source_name: "t",
+            loader: &loader,
+            lines: &lines,
+        };
+        f(&ctx, xml.root_element())
+    }
+
+    #[test]
+    fn copied_elements_declare_the_namespaces_they_inherit() {
+        let text = r#"<r xmlns="urn:d" xmlns:p="urn:p"><c>
+            <!-- before -->
+            <p:a x="1&amp;2"><b/></p:a> text <e xmlns="urn:e" xmlns:p="urn:p2"/>
+            <!-- after -->
+        </c></r>"#;
+        let out = with_xml(text, |ctx, root| {
+            serialize_children(ctx, root.first_element_child().unwrap())
+        });
+        assert_eq!(
+            out,
+            r#"<p:a xmlns="urn:d" xmlns:p="urn:p" x="1&amp;2"><b/></p:a> text <e xmlns="urn:e" xmlns:p="urn:p2"/>"#
+        );
+        let wrapped = format!("<w>{out}</w>");
+        let parsed = roxmltree::Document::parse(&wrapped).unwrap();
+        let b = parsed.descendants().find(|n| n.has_tag_name("b")).unwrap();
+        assert_eq!(b.tag_name().namespace(), Some("urn:d"));
+    }
+
+    #[test]
+    fn mixed_content_is_xml_and_text_only_content_is_converted() {
+        let text = "<r><c>a <b/> c</c><d>  [1, 2] </d><e><![CDATA[x  <y>]]></e></r>";
+        with_xml(text, |ctx, root| {
+            let mut children = root.children();
+            let c = children.next().unwrap();
+            assert_eq!(inline_data(ctx, c), Data::Xml("<b/>".into()));
+            assert!(has_content(c));
+            let d = children.next().unwrap();
+            assert_eq!(
+                inline_data(ctx, d),
+                Data::Array(vec![Data::Number(1.0), Data::Number(2.0)])
+            );
+            let e = children.next().unwrap();
+            assert_eq!(inline_data(ctx, e), Data::String("x <y>".into()));
+        });
+        with_xml("<r> <!-- c --> </r>", |ctx, root| {
+            assert!(!has_content(root));
+            assert_eq!(inline_data(ctx, root), Data::Undefined);
+        });
+    }
+}

@@ -538,3 +538,641 @@ impl Parser<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::tests::{assert_error, doc, MapLoader};
+    use super::super::parse::{parse, SCXML_NS};
+    use super::*;
+
+    const HEAD: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">"#;
+
+    /// The onentry block of the first state of a body.
+    fn onentry(document: &Document) -> &Block {
+        &document.states[1].onentry[0]
+    }
+
+    fn code(document: &Document, id: CodeId) -> (&str, CodeKind) {
+        let c = document.code(id);
+        (c.text.as_str(), c.kind)
+    }
+
+    /// Wraps executable content in a state's `<onentry>` on line 2.
+    fn in_onentry(content: &str) -> String {
+        format!("{HEAD}<state><onentry>\n{content}</onentry></state></scxml>")
+    }
+
+    #[test]
+    fn raise_log_and_assign() {
+        let d = doc(r#"<state><onentry>
+            <raise event="go"><param name="a" expr="1"/></raise>
+            <log label="L" expr="x" level="2"/>
+            <log/>
+            <assign location="v" expr="1 + 1"/>
+            <assign location="w">{"k": [1, "two"]}</assign>
+            <assign location="z"/>
+        </onentry></state>"#);
+        let block = onentry(&d);
+        let Executable::Raise { event, params } = &block[0] else {
+            panic!("{block:?}")
+        };
+        assert_eq!(event, "go");
+        assert_eq!(params[0].name, "a");
+        assert_eq!(code(&d, params[0].value), ("1", CodeKind::Expression));
+        let Executable::Log { label, expr, level } = &block[1] else {
+            panic!()
+        };
+        assert_eq!((label.as_deref(), level.as_deref()), (Some("L"), Some("2")));
+        assert_eq!(code(&d, expr.unwrap()), ("x", CodeKind::Expression));
+        assert!(matches!(
+            &block[2],
+            Executable::Log {
+                label: None,
+                expr: None,
+                level: None
+            }
+        ));
+        let Executable::Assign {
+            location,
+            value: AssignValue::Expr(e),
+        } = &block[3]
+        else {
+            panic!()
+        };
+        assert_eq!(code(&d, *location), ("v", CodeKind::Location));
+        assert_eq!(code(&d, *e), ("1 + 1", CodeKind::Expression));
+        let Executable::Assign {
+            value: AssignValue::Content(data),
+            ..
+        } = &block[4]
+        else {
+            panic!()
+        };
+        assert_eq!(data.to_string(), r#"{"k":[1,"two"]}"#);
+        assert!(matches!(
+            &block[5],
+            Executable::Assign {
+                value: AssignValue::None,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn assign_content_keeps_inherited_namespaces() {
+        // W3C test 530: an <scxml> assigned as XML must parse on its own.
+        let d = doc(r#"<state><onentry><assign location="v">
+          <scxml version="1.0"><final/></scxml>
+        </assign></onentry></state>"#);
+        let Executable::Assign {
+            value: AssignValue::Content(Data::Xml(xml)),
+            ..
+        } = &onentry(&d)[0]
+        else {
+            panic!("{:?}", onentry(&d))
+        };
+        assert_eq!(
+            xml,
+            &format!(r#"<scxml xmlns="{SCXML_NS}" version="1.0"><final/></scxml>"#)
+        );
+        assert!(parse(xml, "inner", &MapLoader(Vec::new())).is_ok());
+    }
+
+    #[test]
+    fn if_elseif_else_become_branches() {
+        let d = doc(r#"<state><onentry>
+            <if cond="a"><raise event="1"/><raise event="2"/>
+            <elseif cond="b"/>
+            <elseif cond="c"/><raise event="3"/>
+            <else/><if cond="d"><raise event="4"/><else/></if>
+            </if>
+        </onentry></state>"#);
+        let Executable::If(branches) = &onentry(&d)[0] else {
+            panic!()
+        };
+        let conds: Vec<_> = branches
+            .iter()
+            .map(|(c, _)| c.map(|c| d.code(c).text.clone()))
+            .collect();
+        assert_eq!(
+            conds,
+            [Some("a".into()), Some("b".into()), Some("c".into()), None]
+        );
+        let sizes: Vec<_> = branches.iter().map(|(_, b)| b.len()).collect();
+        assert_eq!(sizes, [2, 0, 1, 1]);
+        let Executable::If(inner) = &branches[3].1[0] else {
+            panic!()
+        };
+        assert_eq!(inner.len(), 2);
+        assert!(inner[1].0.is_none() && inner[1].1.is_empty());
+    }
+
+    #[test]
+    fn foreach_codes() {
+        let d = doc(
+            r#"<state><onentry><foreach array="list" item="it" index="i"><log expr="it"/></foreach>
+            <foreach array="[1]" item="x"/></onentry></state>"#,
+        );
+        let Executable::Foreach {
+            array,
+            item,
+            index,
+            body,
+        } = &onentry(&d)[0]
+        else {
+            panic!()
+        };
+        assert_eq!(code(&d, *array), ("list", CodeKind::Expression));
+        assert_eq!(code(&d, *item), ("it", CodeKind::Location));
+        assert_eq!(code(&d, index.unwrap()), ("i", CodeKind::Location));
+        assert_eq!(body.len(), 1);
+        assert!(matches!(
+            &onentry(&d)[1],
+            Executable::Foreach { index: None, .. }
+        ));
+    }
+
+    #[test]
+    fn send_with_literals_and_expressions() {
+        let d = doc(r##"<state><onentry>
+            <send event="e" target="#_internal" type="http://www.w3.org/TR/scxml/" id="s1" delay="2.5s"
+                  namelist="a b.c"><param name="p" location="loc"/></send>
+            <send eventexpr="ev" targetexpr="t" typeexpr="ty" idlocation="where" delayexpr="'1s'"><content>
+                this  is
+                text </content></send>
+            <send><content expr="body"/></send>
+        </onentry></state>"##);
+        let Executable::Send(s) = &onentry(&d)[0] else {
+            panic!()
+        };
+        assert!(matches!(&s.event, Some(Text::Literal(e)) if e == "e"));
+        assert!(matches!(&s.target, Some(Text::Literal(t)) if t == "#_internal"));
+        assert!(matches!(&s.kind, Some(Text::Literal(t)) if t == "http://www.w3.org/TR/scxml/"));
+        assert_eq!(s.id.as_deref(), Some("s1"));
+        assert!(s.idlocation.is_none());
+        assert!(matches!(s.delay, Some(Delay::Millis(2500))));
+        let names: Vec<_> = s
+            .namelist
+            .iter()
+            .map(|(n, c)| (n.as_str(), code(&d, *c)))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                ("a", ("a", CodeKind::Location)),
+                ("b.c", ("b.c", CodeKind::Location))
+            ]
+        );
+        assert_eq!(code(&d, s.params[0].value), ("loc", CodeKind::Location));
+        assert_eq!(
+            s.location,
+            Location {
+                line: 2,
+                column: 13
+            }
+        );
+
+        let Executable::Send(s) = &onentry(&d)[1] else {
+            panic!()
+        };
+        for (text, expected) in [(&s.event, "ev"), (&s.target, "t"), (&s.kind, "ty")] {
+            let Some(Text::Expr(c)) = text else {
+                panic!("{text:?}")
+            };
+            assert_eq!(code(&d, *c), (expected, CodeKind::Expression));
+        }
+        assert_eq!(
+            code(&d, s.idlocation.unwrap()),
+            ("where", CodeKind::Location)
+        );
+        let Some(Delay::Expr(delay)) = s.delay else {
+            panic!()
+        };
+        assert_eq!(code(&d, delay), ("'1s'", CodeKind::Expression));
+        // W3C test 562: other text is space-normalised.
+        assert!(
+            matches!(&s.content, Some(Content::Inline(Data::String(t))) if t == "this is text")
+        );
+
+        let Executable::Send(s) = &onentry(&d)[2] else {
+            panic!()
+        };
+        let Some(Content::Expr(body)) = s.content else {
+            panic!()
+        };
+        assert_eq!(code(&d, body), ("body", CodeKind::Expression));
+    }
+
+    #[test]
+    fn cancel_and_scripts() {
+        let text = format!(
+            r#"<scxml xmlns="{SCXML_NS}"><script>var a = 1;</script><script src="lib.js"/>
+            <state><onentry><cancel sendid="s1"/><cancel sendidexpr="id"/><script>b = 2 &lt; 3</script>
+            <script src="lib.js"/></onentry></state></scxml>"#
+        );
+        let d = parse(
+            &text,
+            "main.scxml",
+            &MapLoader(vec![("lib.js", "var lib = true;")]),
+        )
+        .unwrap();
+        let top: Vec<_> = d
+            .script
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| match e {
+                Executable::Script(c) => code(&d, *c),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            top,
+            [
+                ("var a = 1;", CodeKind::Script),
+                ("var lib = true;", CodeKind::Script)
+            ]
+        );
+        let block = onentry(&d);
+        assert!(matches!(&block[0], Executable::Cancel(Text::Literal(s)) if s == "s1"));
+        assert!(matches!(&block[1], Executable::Cancel(Text::Expr(_))));
+        let Executable::Script(c) = &block[2] else {
+            panic!()
+        };
+        assert_eq!(code(&d, *c), ("b = 2 < 3", CodeKind::Script));
+        let Executable::Script(c) = &block[3] else {
+            panic!()
+        };
+        assert_eq!(code(&d, *c).0, "var lib = true;");
+        assert!(doc("<state/>").script.is_none());
+    }
+
+    #[test]
+    fn unloadable_script_rejects_the_document() {
+        // W3C test 301.
+        let text = format!("{HEAD}\n  <script src=\"D:\\foo\"/>\n</scxml>");
+        let e = parse(&text, "t301.scxml", &MapLoader(Vec::new())).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3));
+        assert_eq!(e.message, "<script>: cannot load D:\\foo: not found");
+    }
+
+    #[test]
+    fn foreign_elements_are_custom_actions() {
+        let d = doc(r#"<state xmlns:q="urn:queue"><onentry>
+            <q:submit q:priority="3" timeout="10">text<q:target name="a"/><!-- note --></q:submit>
+            <plain xmlns=""/>
+        </onentry></state>"#);
+        let Executable::Custom(action) = &onentry(&d)[0] else {
+            panic!()
+        };
+        let e = &action.element;
+        assert_eq!(
+            (e.namespace.as_str(), e.name.as_str()),
+            ("urn:queue", "submit")
+        );
+        assert_eq!(
+            e.attributes,
+            [
+                ("priority".into(), "3".into()),
+                ("timeout".into(), "10".into())
+            ]
+        );
+        assert_eq!(e.attribute("timeout"), Some("10"));
+        assert_eq!(
+            e.location,
+            Location {
+                line: 2,
+                column: 13
+            }
+        );
+        assert!(
+            e.source.starts_with("<q:submit q:priority=\"3\"") && e.source.ends_with("</q:submit>")
+        );
+        assert_eq!(e.children.len(), 2);
+        assert!(matches!(&e.children[0], Node::Text(t) if t == "text"));
+        let Node::Element(target) = &e.children[1] else {
+            panic!()
+        };
+        assert_eq!(
+            (target.name.as_str(), target.attribute("name")),
+            ("target", Some("a"))
+        );
+        let Executable::Custom(plain) = &onentry(&d)[1] else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                plain.element.namespace.as_str(),
+                plain.element.name.as_str()
+            ),
+            ("", "plain")
+        );
+    }
+
+    #[test]
+    fn data_initialisation() {
+        let text = format!(
+            r#"<scxml xmlns="{SCXML_NS}"><datamodel>
+            <data id="none"/>
+            <data id="blank">  </data>
+            <data id="expr" expr="1 + 2"/>
+            <data id="json">
+              [1,2,3]
+            </data>
+            <data id="text">
+this  is
+a string </data>
+            <data id="xml"><books xmlns=""><book title="t"/></books></data>
+            <data id="src" src="file:list.json"/>
+            <data id="srcxml" src="file:books.xml"/>
+            <data id="srctext" src="file:text.txt"/>
+            <data id="missing" src="file:missing.txt"/>
+            </datamodel><state id="s"><datamodel><data id="local" expr="0"/></datamodel></state></scxml>"#
+        );
+        let loader = MapLoader(vec![
+            ("file:list.json", "[1,2,3]"),
+            ("file:books.xml", "<books xmlns=\"\">\n  <book/>\n</books> "),
+            ("file:text.txt", "\nthis  is \na string "),
+        ]);
+        let d = parse(&text, "main.scxml", &loader).unwrap();
+        let data = &d.state(StateId::ROOT).data;
+        let ids: Vec<_> = data.iter().map(|x| x.id.as_str()).collect();
+        assert_eq!(
+            ids,
+            [
+                "none", "blank", "expr", "json", "text", "xml", "src", "srcxml", "srctext",
+                "missing"
+            ]
+        );
+        assert!(matches!(data[0].init, DataInit::None));
+        assert!(matches!(data[1].init, DataInit::None));
+        let DataInit::Expr(e) = data[2].init else {
+            panic!()
+        };
+        assert_eq!(code(&d, e), ("1 + 2", CodeKind::Expression));
+        let list = Data::Array(vec![
+            Data::Number(1.0),
+            Data::Number(2.0),
+            Data::Number(3.0),
+        ]);
+        assert!(matches!(&data[3].init, DataInit::Value(v) if *v == list));
+        assert!(
+            matches!(&data[4].init, DataInit::Value(Data::String(s)) if s == "this is a string")
+        );
+        assert!(
+            matches!(&data[5].init, DataInit::Value(Data::Xml(x)) if x == r#"<books xmlns=""><book title="t"/></books>"#)
+        );
+        assert!(matches!(&data[6].init, DataInit::Value(v) if *v == list));
+        assert!(
+            matches!(&data[7].init, DataInit::Value(Data::Xml(x)) if x == "<books xmlns=\"\">\n  <book/>\n</books>")
+        );
+        assert!(
+            matches!(&data[8].init, DataInit::Value(Data::String(s)) if s == "this is a string")
+        );
+        assert!(matches!(&data[9].init, DataInit::Failed(r) if r.contains("file:missing.txt")));
+        assert_eq!(
+            data[2].location,
+            Location {
+                line: 4,
+                column: 13
+            }
+        );
+        assert_eq!(d.state(d.state_by_id("s").unwrap()).data[0].id, "local");
+    }
+
+    #[test]
+    fn invoke_with_inline_document() {
+        let d = doc(r#"<state id="s">
+          <invoke type="scxml" id="child" namelist="x" autoforward="true">
+            <content>
+              <!-- a comment -->
+              <scxml version="1.0" initial="c1"><state id="s"/><state id="c1"><transition target="s"/></state></scxml>
+            </content>
+            <finalize><log expr="1"/></finalize>
+          </invoke>
+          <invoke srcexpr="'file:sub.scxml'" idlocation="loc"><param name="p" expr="1"/></invoke>
+        </state>"#);
+        let s = d.state(d.state_by_id("s").unwrap());
+        let invoke = &s.invokes[0];
+        assert!(matches!(&invoke.kind, Some(Text::Literal(t)) if t == "scxml"));
+        assert_eq!(invoke.id.as_deref(), Some("child"));
+        assert!(invoke.autoforward);
+        assert_eq!(invoke.namelist.len(), 1);
+        assert_eq!(invoke.finalize.len(), 1);
+        assert_eq!(
+            invoke.location,
+            Location {
+                line: 2,
+                column: 11
+            }
+        );
+        let Some(Content::Document(child)) = &invoke.content else {
+            panic!("{:?}", invoke.content)
+        };
+        // Its own id space, positions in the same file.
+        assert_eq!(child.states.len(), 3);
+        assert_eq!(child.state_by_id("c1"), Some(StateId(2)));
+        assert_eq!(child.source_name, "test.scxml");
+        assert_eq!(
+            child.state(StateId::ROOT).location,
+            Location {
+                line: 5,
+                column: 15
+            }
+        );
+        assert_eq!(child.transitions.len(), 2);
+        let other = &s.invokes[1];
+        assert!(matches!(&other.src, Some(Text::Expr(_))));
+        assert!(other.idlocation.is_some() && !other.autoforward && other.content.is_none());
+        assert_eq!(other.params.len(), 1);
+    }
+
+    #[test]
+    fn invalid_inline_document_stays_xml() {
+        // W3C test 554: the child is invalid, but the invocation fails first at run time.
+        let d = doc(
+            r#"<state><invoke type="scxml" namelist="&quot;foo"><content>
+            <scxml initial="nowhere" version="1.0"/>
+        </content></invoke></state>"#,
+        );
+        let Some(Content::Inline(Data::Xml(xml))) = &d.states[1].invokes[0].content else {
+            panic!()
+        };
+        assert_eq!(
+            xml,
+            &format!(r#"<scxml xmlns="{SCXML_NS}" initial="nowhere" version="1.0"/>"#)
+        );
+        assert_eq!(d.code(d.states[1].invokes[0].namelist[0].1).text, "\"foo");
+    }
+
+    #[test]
+    fn donedata() {
+        let d = doc(
+            r#"<final id="f"><donedata><param name="a" expr="1"/><param name="b" location="x"/></donedata></final>
+            <final id="g"><donedata><content>foo</content></donedata></final>"#,
+        );
+        let f = d
+            .state(d.state_by_id("f").unwrap())
+            .donedata
+            .as_ref()
+            .unwrap();
+        assert_eq!(f.params.len(), 2);
+        assert!(f.content.is_none());
+        let g = d
+            .state(d.state_by_id("g").unwrap())
+            .donedata
+            .as_ref()
+            .unwrap();
+        assert!(matches!(&g.content, Some(Content::Inline(Data::String(s))) if s == "foo"));
+    }
+
+    #[test]
+    fn required_attributes() {
+        for (content, message) in [
+            ("<raise/>", "<raise>: missing required attribute \"event\""),
+            (
+                "<assign expr=\"1\"/>",
+                "<assign>: missing required attribute \"location\"",
+            ),
+            (
+                "<foreach item=\"i\"/>",
+                "<foreach>: missing required attribute \"array\"",
+            ),
+            (
+                "<foreach array=\"a\"/>",
+                "<foreach>: missing required attribute \"item\"",
+            ),
+            ("<if/>", "<if>: missing required attribute \"cond\""),
+            (
+                "<send><param expr=\"1\"/></send>",
+                "<param>: missing required attribute \"name\"",
+            ),
+            (
+                "<send><param name=\"p\"/></send>",
+                "<param>: needs expr or location",
+            ),
+            ("<cancel/>", "<cancel>: needs sendid or sendidexpr"),
+        ] {
+            let e = super::super::parse::tests::error(&in_onentry(content));
+            assert_eq!(e.line, 2, "{e}");
+            assert!(e.message.contains(message), "{e} does not say {message}");
+        }
+        assert_error(
+            &format!("{HEAD}<datamodel>\n  <data expr=\"1\"/></datamodel></scxml>"),
+            2,
+            3,
+            "<data>: missing required attribute \"id\"",
+        );
+    }
+
+    #[test]
+    fn exclusive_attributes_and_children() {
+        for content in [
+            "<send event=\"a\" eventexpr=\"b\"/>",
+            "<send target=\"a\" targetexpr=\"b\"/>",
+            "<send type=\"a\" typeexpr=\"b\"/>",
+            "<send id=\"a\" idlocation=\"b\"/>",
+            "<send delay=\"1s\" delayexpr=\"b\"/>",
+            "<send namelist=\"a\"><content>1</content></send>",
+            "<send><param name=\"a\" expr=\"1\"/><content>1</content></send>",
+            "<send><content expr=\"1\">2</content></send>",
+            "<send><param name=\"a\" expr=\"1\" location=\"b\"/></send>",
+            "<cancel sendid=\"a\" sendidexpr=\"b\"/>",
+            "<assign location=\"a\" expr=\"1\">2</assign>",
+            "<script src=\"x.js\">var a;</script>",
+        ] {
+            let e = super::super::parse::tests::error(&in_onentry(content));
+            assert_eq!(e.line, 2, "{e}");
+            assert!(e.message.contains("mutually exclusive"), "{content}: {e}");
+        }
+        for body in [
+            "<datamodel>\n<data id=\"a\" expr=\"1\" src=\"b\"/></datamodel>",
+            "<datamodel>\n<data id=\"a\" expr=\"1\">2</data></datamodel>",
+            "<state>\n<invoke src=\"a\"><content>1</content></invoke></state>",
+            "<state>\n<invoke namelist=\"a\"><param name=\"b\" expr=\"1\"/></invoke></state>",
+            "<state>\n<invoke id=\"a\" idlocation=\"b\"/></state>",
+            "<final>\n<donedata><content>1</content><param name=\"b\" expr=\"1\"/></donedata></final>",
+        ] {
+            let e = super::super::parse::tests::error(&format!("{HEAD}{body}</scxml>"));
+            assert_eq!(e.line, 2, "{e}");
+            assert!(e.message.contains("mutually exclusive"), "{body}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_executable_content() {
+        assert_error(
+            &in_onentry("<raise event=\"e\"/>\n  <sned/>"),
+            3,
+            3,
+            "unknown SCXML element <sned> in <onentry>",
+        );
+        assert_error(
+            &in_onentry("<state/>"),
+            2,
+            1,
+            "<state> is not allowed in <onentry>",
+        );
+        assert_error(
+            &in_onentry("<elseif cond=\"a\"/>"),
+            2,
+            1,
+            "<elseif> is only allowed directly in <if>",
+        );
+        assert_error(
+            &in_onentry("<if cond=\"a\"><else/>\n<else/></if>"),
+            3,
+            1,
+            "<if>: <else> after <else>",
+        );
+        assert_error(
+            &in_onentry("<log expr=\"1\" lable=\"x\"/>"),
+            2,
+            1,
+            "<log>: unknown attribute \"lable\"",
+        );
+        assert_error(
+            &in_onentry("<send delay=\"5\"/>"),
+            2,
+            1,
+            "<send>: invalid delay \"5\"",
+        );
+        assert_error(
+            &in_onentry("<send><content/><content/></send>"),
+            2,
+            17,
+            "<send>: more than one <content>",
+        );
+        assert_error(
+            &in_onentry("<raise event=\"e\"><log/></raise>"),
+            2,
+            18,
+            "<log> is not allowed in <raise>",
+        );
+        assert_error(
+            &format!("{HEAD}<state><invoke autoforward=\"yes\"/>\n</state></scxml>"),
+            1,
+            69,
+            "autoforward must be",
+        );
+        assert_error(
+            &format!("{HEAD}<final><donedata/>\n<donedata/></final></scxml>"),
+            2,
+            1,
+            "<final>: more than one <donedata>",
+        );
+    }
+
+    #[test]
+    fn every_code_is_stored_once_with_its_element_location() {
+        let d = doc(r#"<state id="s">
+<transition event="e" cond="c1" target="s"><log expr="e1"/></transition>
+</state>"#);
+        let all: Vec<_> = d
+            .code
+            .iter()
+            .map(|c| (c.text.as_str(), c.location.line, c.location.column))
+            .collect();
+        assert_eq!(all, [("c1", 2, 1), ("e1", 2, 44)]);
+    }
+}

@@ -1497,6 +1497,71 @@ pub(super) mod tests {
     );
 
     #[test]
+    fn w3c_387_structure() {
+        let path = format!("{W3C}/test387.scxml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            println!("note: {path} is absent; not checked");
+            return;
+        };
+        let d = parse(&text, &path, &FileLoader).unwrap();
+        let order: Vec<_> = d.states.iter().take(12).map(|s| s.id.as_str()).collect();
+        assert_eq!(
+            order,
+            [
+                "__scxml",
+                "s0",
+                "s0HistShallow",
+                "s0HistDeep",
+                "s01",
+                "s011",
+                "s012",
+                "s02",
+                "s021",
+                "s022",
+                "s1",
+                "s1HistShallow"
+            ]
+        );
+        let s0 = d.state_by_id("s0").unwrap();
+        assert_eq!(d.state(s0).descendants_end, d.state_by_id("s1").unwrap());
+        assert_eq!(
+            ids(&d, &d.state(s0).children),
+            ["s0HistShallow", "s0HistDeep", "s01", "s02"]
+        );
+        let deep = d.state(d.state_by_id("s1HistDeep").unwrap());
+        assert_eq!(deep.kind, StateKind::History { deep: true });
+        let default = d.transition(deep.transitions[0]);
+        assert_eq!(ids(&d, &default.targets), ["s122"]);
+        assert_eq!(default.domain, d.state_by_id("s1"));
+        // `<transition event="*" target="fail"/>` of s0 leaves s0: the root is its domain.
+        let to_fail = d.transition(d.state(s0).transitions[1]);
+        assert_eq!(d.descriptors[to_fail.events[0] as usize].prefix, "*");
+        assert_eq!(to_fail.domain, Some(StateId::ROOT));
+        assert_eq!(
+            ids(
+                &d,
+                &d.transition(d.state(StateId::ROOT).initial.unwrap())
+                    .targets
+            ),
+            ["s3"]
+        );
+    }
+
+    #[test]
+    fn truncated_documents_are_errors_not_panics() {
+        let path = format!("{W3C}/test387.scxml");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|_| format!("{HEAD}{CHART}</scxml>"));
+        let text = text.trim_end();
+        for end in (0..text.len()).filter(|&i| text.is_char_boundary(i)) {
+            assert!(
+                parse(&text[..end], "cut.scxml", &FileLoader).is_err(),
+                "{end}"
+            );
+        }
+    }
+
+    #[test]
     fn every_w3c_document_loads_except_those_to_reject() {
         let Ok(entries) = std::fs::read_dir(W3C) else {
             println!("note: {W3C} is absent; conformance documents not checked");

@@ -17,7 +17,7 @@ impl Parser<'_, '_> {
             let domain = get_transition_domain(&self.states, &self.transitions[t]);
             self.transitions[t].domain = domain;
         }
-        let uses_in = self.code.iter().any(|c| c.text.contains("In("));
+        let uses_in = self.code.iter().any(|c| calls_in(&c.text));
         Ok(Document {
             name: self.name,
             datamodel: "ecmascript".to_owned(),
@@ -199,6 +199,14 @@ impl Parser<'_, '_> {
     }
 }
 
+/// Whether code may call the `In()` predicate (§5.9.1): `In` followed by
+/// `(`, white space allowed between. A false positive (`isIn(`) only costs
+/// the data model a configuration update; a false negative would be wrong.
+fn calls_in(code: &str) -> bool {
+    code.match_indices("In")
+        .any(|(i, _)| code[i + 2..].trim_start().starts_with('('))
+}
+
 /// The element name of a state, for messages.
 fn tag(states: &[State], id: StateId) -> &'static str {
     if id == StateId::ROOT {
@@ -248,4 +256,182 @@ fn find_lcca(states: &[State], head: StateId, tail: &[StateId]) -> Option<StateI
         ancestor = state.parent;
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse::tests::{assert_error, doc};
+    use super::*;
+
+    const HEAD: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0">"#;
+
+    /// A chart for domains: `p` is parallel with regions `r1` and `r2`.
+    const CHART: &str = r#"
+  <state id="s">
+    <transition event="ext" target="s1"/>
+    <transition event="int" type="internal" target="s11"/>
+    <transition event="int.self" type="internal" target="s"/>
+    <transition event="none"><log expr="1"/></transition>
+    <transition event="hist" target="h"/>
+    <state id="s1">
+      <transition event="sib" target="s2"/>
+      <transition event="int.out" type="internal" target="s2"/>
+      <transition event="int.child" type="internal" target="s11"/>
+      <state id="s11">
+        <transition event="self" target="s11"/>
+        <transition event="int.atomic" type="internal" target="s11"/>
+      </state>
+    </state>
+    <state id="s2">
+      <history id="h" type="deep"><transition target="r1b"/></history>
+      <parallel id="p">
+        <state id="r1"><state id="r1a"><transition event="cross" target="r2a"/></state><state id="r1b"/></state>
+        <state id="r2"><state id="r2a"><transition event="up" target="x"/></state></state>
+      </parallel>
+    </state>
+  </state>
+  <state id="x"><transition event="both" target="r1a r2a"/></state>
+"#;
+
+    fn domain_of(d: &Document, event: &str) -> Option<String> {
+        let t = d
+            .transitions
+            .iter()
+            .find(|t| {
+                t.events
+                    .first()
+                    .is_some_and(|&e| d.descriptors[e as usize].prefix == event)
+            })
+            .unwrap_or_else(|| panic!("no transition for {event}"));
+        t.domain.map(|s| d.state(s).id.clone())
+    }
+
+    #[test]
+    fn transition_domains_follow_app_d() {
+        let d = doc(CHART);
+        let expect = [
+            // External: the nearest compound proper ancestor of the source containing the targets.
+            ("ext", Some("__scxml")),
+            // Internal, compound source, descendant targets: the source itself.
+            ("int", Some("s")),
+            // Internal but the target is the source, not a proper descendant: as external.
+            ("int.self", Some("__scxml")),
+            ("none", None),
+            // A history target: computed at run time.
+            ("hist", None),
+            ("sib", Some("s")),
+            ("int.out", Some("s")),
+            ("int.child", Some("s1")),
+            // Internal from an atomic source: as external (App. D needs a compound source).
+            ("int.atomic", Some("s1")),
+            ("self", Some("s1")),
+            // Between regions: the parallel is skipped, its compound ancestor contains both.
+            ("cross", Some("s2")),
+            ("up", Some("__scxml")),
+            ("both", Some("__scxml")),
+        ];
+        for (event, domain) in expect {
+            assert_eq!(domain_of(&d, event).as_deref(), domain, "{event}");
+        }
+        // Initial transitions: the root's own is the root; others by findLCCA.
+        let initial = |id: StateId| d.transition(d.state(id).initial.unwrap()).domain;
+        assert_eq!(initial(StateId::ROOT), Some(StateId::ROOT));
+        assert_eq!(initial(d.state_by_id("s").unwrap()), Some(StateId::ROOT));
+        assert_eq!(initial(d.state_by_id("s1").unwrap()), d.state_by_id("s"));
+        // The default transition of a history: its parent contains its targets.
+        let h = d.state(d.state_by_id("h").unwrap());
+        assert_eq!(d.transition(h.transitions[0]).domain, d.state_by_id("s2"));
+        assert_eq!(
+            d.transition(h.transitions[0]).targets,
+            [d.state_by_id("r1b").unwrap()]
+        );
+    }
+
+    #[test]
+    fn in_calls_are_detected() {
+        assert!(calls_in("In('s1')"));
+        assert!(calls_in("x && In (\"s\")"));
+        assert!(!calls_in("Index(1) + In"));
+        assert!(!calls_in("var Inx = 1"));
+    }
+
+    #[test]
+    fn history_in_a_parallel_defaults_to_all_regions() {
+        let d =
+            doc(r#"<parallel id="p"><history id="h"/><state id="a"/><state id="b"/></parallel>"#);
+        let h = d.state(d.state_by_id("h").unwrap());
+        let targets: Vec<_> = d
+            .transition(h.transitions[0])
+            .targets
+            .iter()
+            .map(|&s| d.state(s).id.as_str())
+            .collect();
+        assert_eq!(targets, ["a", "b"]);
+    }
+
+    #[test]
+    fn targets_must_exist() {
+        assert_error(
+            &format!("{HEAD}<state id=\"a\">\n  <transition target=\"a b\"/></state></scxml>"),
+            2,
+            3,
+            "<transition>: target state \"b\" does not exist",
+        );
+        assert_error(
+            &format!("{HEAD}\n<state id=\"a\" initial=\"zz\"><state id=\"b\"/></state></scxml>"),
+            2,
+            1,
+            "<state>: initial state \"zz\" does not exist",
+        );
+        assert_error(
+            &format!(
+                "<scxml xmlns=\"{}\" initial=\"q\"/>",
+                super::super::parse::SCXML_NS
+            ),
+            1,
+            1,
+            "<scxml>: initial state \"q\" does not exist",
+        );
+    }
+
+    #[test]
+    fn initial_states_must_be_descendants() {
+        assert_error(
+            &format!("{HEAD}\n<state id=\"a\" initial=\"c\"><state id=\"b\"/></state><state id=\"c\"/></scxml>"),
+            2,
+            1,
+            "<state>: initial state \"c\" is not a descendant of \"a\"",
+        );
+        assert_error(
+            &format!("{HEAD}<state id=\"a\"><initial>\n<transition target=\"a\"/></initial><state id=\"b\"/></state></scxml>"),
+            2,
+            1,
+            "<transition> in <initial>: target \"a\" is not a descendant of \"a\"",
+        );
+    }
+
+    #[test]
+    fn history_defaults_must_be_in_the_parent() {
+        // Shallow: children of the parent only.
+        assert_error(
+            &format!(
+                "{HEAD}<state id=\"s\"><history>\n<transition target=\"b1\"/></history><state id=\"b\"><state id=\"b1\"/></state></state></scxml>"
+            ),
+            2,
+            1,
+            "<transition> in shallow <history>: target \"b1\" is not a child of \"s\"",
+        );
+        // Deep: any proper descendant of the parent, but not outside it.
+        doc(
+            r#"<state id="s"><history type="deep"><transition target="b1"/></history><state id="b"><state id="b1"/></state></state>"#,
+        );
+        assert_error(
+            &format!(
+                "{HEAD}<state id=\"s\"><history type=\"deep\">\n<transition target=\"o\"/></history><state id=\"b\"/></state><state id=\"o\"/></scxml>"
+            ),
+            2,
+            1,
+            "<transition> in deep <history>: target \"o\" is not a descendant of \"s\"",
+        );
+    }
 }
