@@ -81,7 +81,9 @@ impl From<serde_json::Value> for Data {
             Value::Number(n) => Data::Number(n.as_f64().unwrap_or(f64::NAN)),
             Value::String(s) => Data::String(s),
             Value::Array(items) => Data::Array(items.into_iter().map(Data::from).collect()),
-            Value::Object(map) => Data::Object(map.into_iter().map(|(k, v)| (k, v.into())).collect()),
+            Value::Object(map) => {
+                Data::Object(map.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
         }
     }
 }
@@ -115,7 +117,8 @@ mod tests {
 
     #[test]
     fn json_round_trip_keeps_key_order_and_integers() {
-        let json: serde_json::Value = serde_json::from_str(r#"{"b":1,"a":[true,null,"x",1.5]}"#).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(r#"{"b":1,"a":[true,null,"x",1.5]}"#).unwrap();
         let data = Data::from(json.clone());
         assert_eq!(data.get("b"), Some(&Data::Number(1.0)));
         assert_eq!(data.to_json(), json);

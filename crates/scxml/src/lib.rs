@@ -24,7 +24,7 @@ pub mod datamodel;
 pub mod document;
 mod event;
 mod interpreter;
-pub mod time;
+mod time;
 
 pub use action::{Action, InvokeRequest, InvokeSource, SendRequest};
 pub use data::Data;

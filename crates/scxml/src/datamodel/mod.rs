@@ -92,7 +92,12 @@ pub trait DataModel {
 
     /// Binds the item (and index) of iteration `i` of the innermost `<foreach>`,
     /// declaring them if needed. Fails for an illegal item or index location.
-    fn foreach_bind(&mut self, item: CodeId, index: Option<CodeId>, i: usize) -> Result<(), DataModelError>;
+    fn foreach_bind(
+        &mut self,
+        item: CodeId,
+        index: Option<CodeId>,
+        i: usize,
+    ) -> Result<(), DataModelError>;
 
     /// Ends the innermost `<foreach>` (always called after `foreach_begin` succeeded).
     fn foreach_end(&mut self);

@@ -9,7 +9,6 @@ mod parse;
 mod validate;
 
 // The interpreter parses the result of `delayexpr` with the same rules (§6.2).
-#[allow(unused_imports)]
 pub(crate) use delay::parse_delay;
 pub use model::*;
 pub use parse::{parse, DocumentError, FileLoader, LoadError, Loader};

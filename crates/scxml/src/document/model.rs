@@ -429,8 +429,7 @@ pub enum DataInit {
     Expr(CodeId),
     /// Inline content or `src` content loaded with the document. For the
     /// ECMAScript data model, text that parses as JSON is parsed; XML stays
-    /// XML; otherwise the text is a string. Expressions (not JSON) in content
-    /// are handled as `Expr`.
+    /// XML; otherwise the text, space-normalised, is a string (App. B.2).
     Value(Data),
     /// `src` could not be loaded: initialisation raises `error.execution`.
     Failed(String),

@@ -16,7 +16,6 @@ use crate::document::{
 use crate::event::{
     Event, EventKind, BASIC_HTTP_EVENT_PROCESSOR, SCXML_EVENT_PROCESSOR, SCXML_INVOKE_TYPE,
 };
-use crate::time::parse_css_time;
 
 use super::timers::Due;
 use super::{Interpreter, Invocation};
@@ -108,7 +107,9 @@ impl Interpreter {
                 let id = self.text(sendid, "<cancel> sendidexpr")?;
                 self.timers.cancel(&id);
             }
-            Executable::Custom(action) => self.actions.push_back(Action::Custom(Arc::clone(action))),
+            Executable::Custom(action) => {
+                self.actions.push_back(Action::Custom(Arc::clone(action)))
+            }
         }
         Ok(())
     }
@@ -175,7 +176,7 @@ impl Interpreter {
             Some(Delay::Expr(code)) => {
                 let result = self.datamodel.evaluate_string(*code);
                 let text = self.check(result, "<send> delayexpr")?;
-                match parse_css_time(&text) {
+                match crate::document::parse_delay(&text) {
                     Some(ms) => ms,
                     None => {
                         self.raise_error(
@@ -205,7 +206,8 @@ impl Interpreter {
         if kind == SCXML_EVENT_PROCESSOR {
             if let Some(t) = target.as_deref() {
                 if !t.starts_with("#_") {
-                    let message = format!("<send>: {t:?} is not a target of the SCXML event I/O processor");
+                    let message =
+                        format!("<send>: {t:?} is not a target of the SCXML event I/O processor");
                     self.raise_error("error.execution", message);
                     return Err(Aborted);
                 }
@@ -321,7 +323,9 @@ impl Interpreter {
                 .then(|| params.iter().find(|(k, _)| *k == item.id))
                 .flatten();
             let result = match (given, &item.init) {
-                (Some((_, value)), _) => self.datamodel.declare(&item.id, DeclareValue::Data(value)),
+                (Some((_, value)), _) => {
+                    self.datamodel.declare(&item.id, DeclareValue::Data(value))
+                }
                 (None, DataInit::None) => self.datamodel.declare(&item.id, DeclareValue::Undefined),
                 (None, DataInit::Expr(code)) => {
                     self.datamodel.declare(&item.id, DeclareValue::Expr(*code))
@@ -411,13 +415,18 @@ impl Interpreter {
         let params = self.evaluate_params(&invoke.namelist, &invoke.params)?;
         let source = match (src, &invoke.content) {
             (Some(url), _) => InvokeSource::Url(url),
-            (None, Some(Content::Document(document))) => InvokeSource::Document(Arc::clone(document)),
+            (None, Some(Content::Document(document))) => {
+                InvokeSource::Document(Arc::clone(document))
+            }
             (None, Some(content)) => match self.content_value(content)? {
                 Data::String(text) | Data::Xml(text) => InvokeSource::Text(text),
                 other => InvokeSource::Text(other.to_string()),
             },
             (None, None) => {
-                self.raise_error("error.execution", "<invoke> has neither src nor content".to_owned());
+                self.raise_error(
+                    "error.execution",
+                    "<invoke> has neither src nor content".to_owned(),
+                );
                 return Err(Aborted);
             }
         };

@@ -93,16 +93,19 @@ impl StateSet {
 
     /// Members in ascending document order.
     pub(crate) fn iter(&self) -> impl DoubleEndedIterator<Item = StateId> + '_ {
-        self.words.iter().enumerate().flat_map(|(w, &word)| {
-            Bits(word).map(move |b| StateId((w * 64 + b) as u32))
-        })
+        self.words
+            .iter()
+            .enumerate()
+            .flat_map(|(w, &word)| Bits(word).map(move |b| StateId((w * 64 + b) as u32)))
     }
 
     /// Members in descending document order (exit order).
     pub(crate) fn iter_rev(&self) -> impl Iterator<Item = StateId> + '_ {
-        self.words.iter().enumerate().rev().flat_map(|(w, &word)| {
-            Bits(word).rev().map(move |b| StateId((w * 64 + b) as u32))
-        })
+        self.words
+            .iter()
+            .enumerate()
+            .rev()
+            .flat_map(|(w, &word)| Bits(word).rev().map(move |b| StateId((w * 64 + b) as u32)))
     }
 
     pub(crate) fn copy_from(&mut self, other: &StateSet) {

@@ -86,10 +86,19 @@ mod tests {
         assert!(!timers.cancel("c"));
         assert_eq!(timers.next_due(), Some(Timestamp(10)));
         assert!(timers.pop_due(Timestamp(9)).is_none());
-        assert_eq!(timers.pop_due(Timestamp(15)).map(name).as_deref(), Some("first"));
-        assert_eq!(timers.pop_due(Timestamp(15)).map(name).as_deref(), Some("second"));
+        assert_eq!(
+            timers.pop_due(Timestamp(15)).map(name).as_deref(),
+            Some("first")
+        );
+        assert_eq!(
+            timers.pop_due(Timestamp(15)).map(name).as_deref(),
+            Some("second")
+        );
         assert!(timers.pop_due(Timestamp(15)).is_none());
-        assert_eq!(timers.pop_due(Timestamp(20)).map(name).as_deref(), Some("late"));
+        assert_eq!(
+            timers.pop_due(Timestamp(20)).map(name).as_deref(),
+            Some("late")
+        );
         assert_eq!(timers.next_due(), None);
     }
 }
