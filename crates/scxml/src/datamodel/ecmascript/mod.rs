@@ -88,6 +88,22 @@ struct Session {
     budget: Duration,
     /// When the current macrostep's budget runs out.
     deadline: Option<Instant>,
+    /// Whether the injected `Date` and `Math.random` are in place. They are
+    /// installed when the first code naming them is compiled, because doing
+    /// it for every context (instantiating `Math`) cost a fifth of context
+    /// creation and most sessions never read the clock.
+    clock_installed: bool,
+}
+
+/// What a piece of code is compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) enum Slot {
+    /// An expression (or location read as a value), wrapped in a function.
+    Read,
+    /// A location, wrapped in a setter.
+    Write,
+    /// A `<script>`, as global bytecode.
+    Script,
 }
 
 /// One cache slot.
@@ -128,6 +144,7 @@ impl EcmaScript {
             foreach: Vec::new(),
             budget: options.script_budget,
             deadline: None,
+            clock_installed: false,
         };
         let ctx = context.as_raw().as_ptr();
         let host_ptr: *const Host = &*session.host;
@@ -135,15 +152,7 @@ impl EcmaScript {
         // context; `Drop` clears the pointer before either goes away.
         unsafe { qjs::JS_SetContextOpaque(ctx, host_ptr.cast_mut().cast()) };
         runtime.inner.sessions.set(runtime.inner.sessions.get() + 1);
-        let model = EcmaScript { context, session };
-        let installed = model
-            .context
-            .with(|_| host::install_clock_and_random(ctx, &model.session.host));
-        if !installed {
-            let error = model.context.with(|_| model.session.exception(ctx, None));
-            return Err(error);
-        }
-        Ok(model)
+        Ok(EcmaScript { context, session })
     }
 
     fn raw(&self) -> RawCtx {
@@ -549,9 +558,9 @@ impl Session {
         let result = match source.kind {
             CodeKind::Expression | CodeKind::Location => {
                 let wrapped = format!("(function(){{return ({}\n);}})", source.text);
-                self.compile(ctx, code, &wrapped, false)
+                self.compile(ctx, code, &wrapped, Slot::Read)
             }
-            CodeKind::Script => self.compile(ctx, code, &source.text, true),
+            CodeKind::Script => self.compile(ctx, code, &source.text, Slot::Script),
         };
         self.read[code.index()] = match &result {
             Ok(f) => Compiled::Ready(*f),
@@ -578,7 +587,7 @@ impl Session {
         // Strict mode: assigning an undeclared name or a read-only property throws.
         let wrapped = format!("(function(){{'use strict';({text}\n)=arguments[0];}})");
         let result = self
-            .compile(ctx, location, &wrapped, false)
+            .compile(ctx, location, &wrapped, Slot::Write)
             .map_err(|e| match e {
                 DataModelError::Script(message) => DataModelError::InvalidLocation(message),
                 other => other,
@@ -590,36 +599,95 @@ impl Session {
         result
     }
 
-    /// Compiles `source`: as global bytecode (`script`) or by evaluating it to a function.
+    /// Compiles `source` for `slot`: a script to global bytecode, an
+    /// expression or setter wrapper to the function it evaluates to.
+    ///
+    /// The first session of a runtime to compile a piece of code keeps its
+    /// bytecode, serialized, in the runtime; the others load it from there
+    /// instead of parsing again (bytecode is tied to the context it was made
+    /// in, so it cannot be shared as a value).
     fn compile(
         &mut self,
         ctx: RawCtx,
         code: CodeId,
         source: &str,
-        script: bool,
+        slot: Slot,
     ) -> Result<qjs::JSValue, DataModelError> {
-        let flags = if script {
-            qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY
-        } else {
-            qjs::JS_EVAL_TYPE_GLOBAL
-        };
-        // QuickJS needs a NUL terminator after the source.
-        let mut text = Vec::with_capacity(source.len() + 1);
-        text.extend_from_slice(source.as_bytes());
-        text.push(0);
+        if !self.clock_installed
+            && ["Date", "Math", "random"]
+                .iter()
+                .any(|w| source.contains(w))
+        {
+            // Code can reach them only by naming them (short of building the
+            // name at run time, which we accept to miss).
+            if !host::install_clock_and_random(ctx, &self.host) {
+                return Err(self.exception(ctx, Some(code)));
+            }
+            self.clock_installed = true;
+        }
         self.arm_budget();
-        // SAFETY: `text` is NUL-terminated and `len` excludes the terminator.
-        let v = unsafe {
-            qjs::JS_Eval(
-                ctx,
-                text.as_ptr().cast(),
-                source.len() as _,
-                c"<scxml>".as_ptr(),
-                flags as i32,
-            )
+        let cached = self.runtime.bytecode(&self.document, code, slot);
+        let bytecode = match cached {
+            // SAFETY: bytes written by JS_WriteObject of this QuickJS build.
+            Some(bytes) => unsafe {
+                qjs::JS_ReadObject(
+                    ctx,
+                    bytes.as_ptr(),
+                    bytes.len() as _,
+                    qjs::JS_READ_OBJ_BYTECODE as i32,
+                )
+            },
+            None => {
+                // QuickJS needs a NUL terminator after the source.
+                let mut text = Vec::with_capacity(source.len() + 1);
+                text.extend_from_slice(source.as_bytes());
+                text.push(0);
+                // SAFETY: `text` is NUL-terminated and the length excludes the NUL.
+                let bytecode = unsafe {
+                    qjs::JS_Eval(
+                        ctx,
+                        text.as_ptr().cast(),
+                        source.len() as _,
+                        c"<scxml>".as_ptr(),
+                        (qjs::JS_EVAL_TYPE_GLOBAL | qjs::JS_EVAL_FLAG_COMPILE_ONLY) as i32,
+                    )
+                };
+                if !js::is_exception(bytecode) {
+                    let mut len: qjs::size_t = 0;
+                    // SAFETY: serializing a bytecode function; the buffer is
+                    // copied and then released with js_free.
+                    unsafe {
+                        let ptr = qjs::JS_WriteObject(
+                            ctx,
+                            &mut len,
+                            bytecode,
+                            qjs::JS_WRITE_OBJ_BYTECODE as i32,
+                        );
+                        if ptr.is_null() {
+                            // Not cached; the compiled value is still good.
+                            drop(js::take_exception(ctx));
+                        } else {
+                            let bytes = std::slice::from_raw_parts(ptr, len as usize).into();
+                            qjs::js_free(ctx, ptr.cast());
+                            self.runtime
+                                .keep_bytecode(&self.document, code, slot, bytes);
+                        }
+                    }
+                }
+                bytecode
+            }
         };
-        match Owned::new(ctx, v) {
-            Some(v) => Ok(v.into_raw()),
+        let Some(bytecode) = Owned::new(ctx, bytecode) else {
+            return Err(self.exception(ctx, Some(code)));
+        };
+        if slot == Slot::Script {
+            return Ok(bytecode.into_raw());
+        }
+        // SAFETY: runs the wrapper's global code, which evaluates to the
+        // function; JS_EvalFunction consumes the bytecode reference.
+        let function = unsafe { qjs::JS_EvalFunction(ctx, bytecode.into_raw()) };
+        match Owned::new(ctx, function) {
+            Some(f) => Ok(f.into_raw()),
             None => Err(self.exception(ctx, Some(code))),
         }
     }
@@ -656,6 +724,13 @@ impl Session {
             return DataModelError::OutOfMemory;
         };
         if message == "InternalError: out of memory" {
+            return DataModelError::OutOfMemory;
+        }
+        // When even the error object cannot be allocated QuickJS throws `null`
+        // instead; tell that apart from a script's `throw null` by how full
+        // the heap is (measuring walks the heap, but only on this rare path).
+        // SAFETY: reading a tag.
+        if unsafe { qjs::JS_IsNull(exception.raw()) } && self.runtime.is_nearly_full() {
             return DataModelError::OutOfMemory;
         }
         match code.and_then(|c| self.document.code.get(c.index())) {
@@ -1226,5 +1301,12 @@ mod tests {
         assert_eq!(runtime.sessions(), 1);
         runtime.run_gc();
         assert_eq!(b.evaluate_string(CodeId(1)).unwrap(), "undefinedundefined");
+        // b loads the script a compiled (from the runtime's bytecode cache),
+        // and it runs against b's own globals.
+        assert!(runtime
+            .bytecode(&b.session.document, CodeId(0), Slot::Script)
+            .is_some());
+        b.execute(CodeId(0)).unwrap();
+        assert_eq!(b.evaluate_string(CodeId(1)).unwrap(), "stringnumber");
     }
 }

@@ -9,14 +9,17 @@
 //! per runtime (a pool of runtimes of ~100 sessions each is the measured sweet
 //! spot).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
 use std::rc::Rc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use rquickjs::Runtime;
 
-use super::EcmaScriptOptions;
+use super::{EcmaScriptOptions, Slot};
 use crate::datamodel::DataModelError;
+use crate::document::{CodeId, Document};
 
 /// Native stack QuickJS may use for one evaluation before it throws a
 /// `RangeError`; well below the 2 MiB of a default Rust thread.
@@ -36,6 +39,19 @@ pub(super) struct RuntimeInner {
     pub(super) budget: Rc<Budget>,
     /// Sessions currently alive on this runtime.
     pub(super) sessions: Cell<usize>,
+    /// The heap limit given to QuickJS, in bytes.
+    memory_limit: usize,
+    /// Serialized bytecode of the code of the documents run here, so that
+    /// each piece is parsed once per runtime rather than once per session.
+    bytecode: RefCell<Vec<DocumentBytecode>>,
+}
+
+/// The compiled code of one document, by `CodeId` and [`Slot`].
+struct DocumentBytecode {
+    /// Weak, so that the cache does not keep a finished document alive; also
+    /// tells a new document apart from a dropped one at the same address.
+    document: Weak<Document>,
+    code: HashMap<(u32, Slot), Rc<[u8]>>,
 }
 
 /// The wall-clock deadline of the macrostep being evaluated. Each session
@@ -76,6 +92,8 @@ impl JsRuntime {
                 runtime,
                 budget,
                 sessions: Cell::new(0),
+                memory_limit: options.memory_limit,
+                bytecode: RefCell::new(Vec::new()),
             }),
         })
     }
@@ -93,6 +111,54 @@ impl JsRuntime {
     /// How many sessions currently live on this runtime (for pooling).
     pub fn sessions(&self) -> usize {
         self.inner.sessions.get()
+    }
+}
+
+impl JsRuntime {
+    /// The cached bytecode of a piece of code, if a session compiled it before.
+    pub(super) fn bytecode(
+        &self,
+        document: &Arc<Document>,
+        code: CodeId,
+        slot: Slot,
+    ) -> Option<Rc<[u8]>> {
+        let cache = self.inner.bytecode.borrow();
+        let entry = cache
+            .iter()
+            .find(|e| std::ptr::eq(e.document.as_ptr(), Arc::as_ptr(document)))?;
+        entry.code.get(&(code.0, slot)).cloned()
+    }
+
+    pub(super) fn keep_bytecode(
+        &self,
+        document: &Arc<Document>,
+        code: CodeId,
+        slot: Slot,
+        bytes: Rc<[u8]>,
+    ) {
+        let mut cache = self.inner.bytecode.borrow_mut();
+        // Forget documents no session holds any more.
+        cache.retain(|e| e.document.strong_count() > 0);
+        let index = match cache
+            .iter()
+            .position(|e| std::ptr::eq(e.document.as_ptr(), Arc::as_ptr(document)))
+        {
+            Some(i) => i,
+            None => {
+                cache.push(DocumentBytecode {
+                    document: Arc::downgrade(document),
+                    code: HashMap::new(),
+                });
+                cache.len() - 1
+            }
+        };
+        cache[index].code.insert((code.0, slot), bytes);
+    }
+
+    /// Whether the heap is within 1/16 of its limit (an allocation just failed).
+    pub(super) fn is_nearly_full(&self) -> bool {
+        let limit = self.inner.memory_limit;
+        self.memory_used() >= limit - limit / 16
     }
 }
 
