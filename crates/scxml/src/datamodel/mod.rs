@@ -10,7 +10,7 @@
 pub mod ecmascript;
 
 use crate::data::Data;
-use crate::document::{CodeId, StateId};
+use crate::document::CodeId;
 use crate::event::Event;
 use crate::time::Timestamp;
 
@@ -62,9 +62,11 @@ pub trait DataModel {
     /// `Date.now()` returns until the next call.
     fn begin_macrostep(&mut self, now: Timestamp);
 
-    /// Tells `In()` which states are active. Called after each microstep when
-    /// the document uses `In()`.
-    fn set_configuration(&mut self, active: &dyn Fn(StateId) -> bool);
+    /// Tells `In()` which states are active: bit `i % 64` of `active[i / 64]`
+    /// is set when `StateId(i)` is. Called whenever the configuration changes,
+    /// if the document uses `In()` (§5.9.1: states count as active from the
+    /// moment they are entered, before their `<onentry>` runs).
+    fn set_configuration(&mut self, active: &[u64]);
 
     /// Creates the variable `id` (§5.2) and sets it to `value`'s result;
     /// `undefined` when `None`. On failure the variable still exists, unset.
@@ -87,7 +89,7 @@ pub trait DataModel {
     fn execute(&mut self, script: CodeId) -> Result<(), DataModelError>;
 
     /// Starts a `<foreach>` (§4.6): evaluates `array`, keeps a shallow copy,
-    /// returns its length. Fails if it is not an iterable collection.
+    /// returns its length. Fails if it is not an array (App. B.2).
     fn foreach_begin(&mut self, array: CodeId) -> Result<usize, DataModelError>;
 
     /// Binds the item (and index) of iteration `i` of the innermost `<foreach>`,

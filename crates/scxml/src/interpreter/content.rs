@@ -48,7 +48,8 @@ impl Interpreter {
                 let data = if params.is_empty() {
                     Data::Undefined
                 } else {
-                    Data::Object(self.evaluate_params(&[], params)?)
+                    let values = self.evaluate_params(&[], params);
+                    Data::Object(self.fail(values)?)
                 };
                 self.internal_queue.push_back(Event {
                     name: event.clone(),
@@ -170,22 +171,39 @@ impl Interpreter {
             }
             (None, None) => None,
         };
+        match self.dispatch(send, name, target, &kind, sendid.clone()) {
+            Ok(()) => Ok(()),
+            Err(message) => {
+                // §5.10.1: error events caused by a send carry its sendid (test 332).
+                let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
+                let mut event = Event::platform("error.execution", data);
+                event.sendid = sendid;
+                self.internal_queue.push_back(event);
+                Err(Aborted)
+            }
+        }
+    }
+
+    /// The part of `<send>` after its id is known: delay, payload, type and
+    /// target checks, then delivery or scheduling.
+    fn dispatch(
+        &mut self,
+        send: &Send,
+        name: String,
+        target: Option<String>,
+        kind: &str,
+        sendid: Option<String>,
+    ) -> Result<(), String> {
         let delay = match &send.delay {
             None => 0,
             Some(Delay::Millis(ms)) => *ms,
             Some(Delay::Expr(code)) => {
-                let result = self.datamodel.evaluate_string(*code);
-                let text = self.check(result, "<send> delayexpr")?;
-                match crate::document::parse_delay(&text) {
-                    Some(ms) => ms,
-                    None => {
-                        self.raise_error(
-                            "error.execution",
-                            format!("<send> delayexpr: {text:?} is not a CSS2 time"),
-                        );
-                        return Err(Aborted);
-                    }
-                }
+                let text = self
+                    .datamodel
+                    .evaluate_string(*code)
+                    .map_err(|e| format!("<send> delayexpr: {e}"))?;
+                crate::document::parse_delay(&text)
+                    .ok_or_else(|| format!("<send> delayexpr: {text:?} is not a CSS2 time"))?
             }
         };
         let data = match &send.content {
@@ -193,23 +211,22 @@ impl Interpreter {
             None if send.namelist.is_empty() && send.params.is_empty() => Data::Undefined,
             None => Data::Object(self.evaluate_params(&send.namelist, &send.params)?),
         };
-        let kind = match kind.as_str() {
+        let kind = match kind {
             SCXML_EVENT_PROCESSOR | "scxml" => SCXML_EVENT_PROCESSOR,
             BASIC_HTTP_EVENT_PROCESSOR | "basichttp" => BASIC_HTTP_EVENT_PROCESSOR,
             other => {
-                let message = format!("<send>: unsupported event I/O processor type {other:?}");
-                self.raise_error("error.execution", message);
-                return Err(Aborted);
+                return Err(format!(
+                    "<send>: unsupported event I/O processor type {other:?}"
+                ))
             }
         };
         let internal = target.as_deref() == Some("#_internal");
         if kind == SCXML_EVENT_PROCESSOR {
             if let Some(t) = target.as_deref() {
                 if !t.starts_with("#_") {
-                    let message =
-                        format!("<send>: {t:?} is not a target of the SCXML event I/O processor");
-                    self.raise_error("error.execution", message);
-                    return Err(Aborted);
+                    return Err(format!(
+                        "<send>: {t:?} is not a target of the SCXML event I/O processor"
+                    ));
                 }
             }
         }
@@ -248,12 +265,12 @@ impl Interpreter {
     }
 
     /// The value of a `<content>`.
-    fn content_value(&mut self, content: &Content) -> Result<Data, Aborted> {
+    fn content_value(&mut self, content: &Content) -> Result<Data, String> {
         match content {
-            Content::Expr(code) => {
-                let result = self.datamodel.evaluate(*code);
-                self.check(result, "<content> expr")
-            }
+            Content::Expr(code) => self
+                .datamodel
+                .evaluate(*code)
+                .map_err(|e| format!("<content> expr: {e}")),
             Content::Inline(data) => Ok(data.clone()),
             Content::Document(document) => Ok(Data::Xml(document.source_name.clone())),
         }
@@ -264,19 +281,31 @@ impl Interpreter {
         &mut self,
         namelist: &[(String, CodeId)],
         params: &[Param],
-    ) -> Result<Vec<(String, Data)>, Aborted> {
+    ) -> Result<Vec<(String, Data)>, String> {
         let mut values = Vec::with_capacity(namelist.len() + params.len());
         for (name, code) in namelist {
-            let result = self.datamodel.evaluate(*code);
-            let value = self.check(result, "namelist")?;
+            let value = self
+                .datamodel
+                .evaluate(*code)
+                .map_err(|e| format!("namelist {name:?}: {e}"))?;
             values.push((name.clone(), value));
         }
         for param in params {
-            let result = self.datamodel.evaluate(param.value);
-            let value = self.check(result, "<param>")?;
+            let value = self
+                .datamodel
+                .evaluate(param.value)
+                .map_err(|e| format!("<param name={:?}>: {e}", param.name))?;
             values.push((param.name.clone(), value));
         }
         Ok(values)
+    }
+
+    /// Raises `error.execution` for a failure already described.
+    fn fail<T>(&mut self, result: Result<T, String>) -> Result<T, Aborted> {
+        result.map_err(|message| {
+            self.raise_error("error.execution", message);
+            Aborted
+        })
     }
 
     /// A literal, or the string value of its expression.
@@ -301,11 +330,14 @@ impl Interpreter {
     /// `<donedata>` (§5.7): `<content>` or the `<param>`s as an object. An
     /// error raises `error.execution`.
     pub(super) fn evaluate_donedata(&mut self, donedata: &DoneData) -> Result<Data, Aborted> {
-        match &donedata.content {
+        let value = match &donedata.content {
             Some(content) => self.content_value(content),
             None if donedata.params.is_empty() => Ok(Data::Undefined),
-            None => Ok(Data::Object(self.evaluate_params(&[], &donedata.params)?)),
-        }
+            None => self
+                .evaluate_params(&[], &donedata.params)
+                .map(Data::Object),
+        };
+        self.fail(value)
     }
 
     /// Creates the `<data>` of `state` once (§5.2–5.3). Values passed by the
@@ -412,13 +444,17 @@ impl Interpreter {
             Some(text) => Some(self.text(text, "<invoke> srcexpr")?),
             None => None,
         };
-        let params = self.evaluate_params(&invoke.namelist, &invoke.params)?;
+        let params = self.evaluate_params(&invoke.namelist, &invoke.params);
+        let params = self.fail(params)?;
         let source = match (src, &invoke.content) {
             (Some(url), _) => InvokeSource::Url(url),
             (None, Some(Content::Document(document))) => {
                 InvokeSource::Document(Arc::clone(document))
             }
-            (None, Some(content)) => match self.content_value(content)? {
+            (None, Some(content)) => match {
+                let value = self.content_value(content);
+                self.fail(value)?
+            } {
                 Data::String(text) | Data::Xml(text) => InvokeSource::Text(text),
                 other => InvokeSource::Text(other.to_string()),
             },

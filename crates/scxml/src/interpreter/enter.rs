@@ -24,7 +24,7 @@ impl Interpreter {
             if self.configuration.contains(s) {
                 continue;
             }
-            self.configuration.insert(s);
+            self.activate(s);
             self.states_to_invoke.insert(s);
             if document.late_binding {
                 self.initialize_data(s);

@@ -52,7 +52,7 @@ impl Interpreter {
                 let _ = self.execute_block(block);
             }
             self.cancel_invocations_of(s);
-            self.configuration.remove(s);
+            self.deactivate(s);
         }
         self.step.states_to_exit = exit;
     }

@@ -404,10 +404,21 @@ impl Interpreter {
         self.exit_states();
         self.execute_transition_content();
         self.enter_states();
+    }
+
+    /// Adds a state to the configuration, keeping `In()` up to date.
+    fn activate(&mut self, state: StateId) {
+        self.configuration.insert(state);
         if self.document.uses_in {
-            let configuration = &self.configuration;
-            self.datamodel
-                .set_configuration(&|s: StateId| configuration.contains(s));
+            self.datamodel.set_configuration(self.configuration.words());
+        }
+    }
+
+    /// Removes a state from the configuration, keeping `In()` up to date.
+    fn deactivate(&mut self, state: StateId) {
+        self.configuration.remove(state);
+        if self.document.uses_in {
+            self.datamodel.set_configuration(self.configuration.words());
         }
     }
 

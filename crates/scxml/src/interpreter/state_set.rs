@@ -108,6 +108,11 @@ impl StateSet {
             .flat_map(|(w, &word)| Bits(word).rev().map(move |b| StateId((w * 64 + b) as u32)))
     }
 
+    /// The raw words: bit `i % 64` of word `i / 64` is `StateId(i)`.
+    pub(crate) fn words(&self) -> &[u64] {
+        &self.words
+    }
+
     pub(crate) fn copy_from(&mut self, other: &StateSet) {
         self.words.copy_from_slice(&other.words);
     }

@@ -33,7 +33,7 @@ use self::host::{EventSlot, Host};
 use self::js::{Owned, RawCtx};
 use crate::data::Data;
 use crate::datamodel::{AssignFrom, DataModel, DataModelError, DeclareValue, SystemVariables};
-use crate::document::{CodeId, CodeKind, Document, StateId};
+use crate::document::{CodeId, CodeKind, Document};
 use crate::event::Event;
 use crate::time::Timestamp;
 
@@ -172,17 +172,10 @@ impl DataModel for EcmaScript {
         self.session.deadline = Some(Instant::now() + self.session.budget);
     }
 
-    fn set_configuration(&mut self, active: &dyn Fn(StateId) -> bool) {
-        let count = self.session.document.states.len();
+    fn set_configuration(&mut self, active: &[u64]) {
         let mut bits = self.session.host.configuration.borrow_mut();
         bits.clear();
-        bits.resize(count.div_ceil(64), 0);
-        for i in 0..count {
-            // A document has far fewer than 2^32 states (ids are u32).
-            if active(StateId(i as u32)) {
-                bits[i / 64] |= 1 << (i % 64);
-            }
-        }
+        bits.extend_from_slice(active);
     }
 
     fn declare(&mut self, id: &str, value: DeclareValue<'_>) -> Result<(), DataModelError> {
@@ -557,7 +550,9 @@ impl Session {
         let source = &document.code[code.index()];
         let result = match source.kind {
             CodeKind::Expression | CodeKind::Location => {
-                let wrapped = format!("(function(){{return ({}\n);}})", source.text);
+                // Authors (W3C test 452, Composer) end expressions with `;`.
+                let text = source.text.trim_end().trim_end_matches(';');
+                let wrapped = format!("(function(){{return ({text}\n);}})");
                 self.compile(ctx, code, &wrapped, Slot::Read)
             }
             CodeKind::Script => self.compile(ctx, code, &source.text, Slot::Script),
@@ -782,6 +777,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::document::StateId;
     use crate::document::{Code, Location, State, StateKind};
     use crate::event::EventKind;
 
@@ -1004,11 +1000,11 @@ mod tests {
     fn in_reads_the_configuration() {
         let mut m = session(&[("In('s1')", E), ("In('s2')", E), ("In('nowhere')", E)]);
         assert!(!truthy(&mut m, 0));
-        m.set_configuration(&|s| s == StateId(1));
+        m.set_configuration(&[1 << 1]);
         assert!(truthy(&mut m, 0));
         assert!(!truthy(&mut m, 1));
         assert!(!truthy(&mut m, 2));
-        m.set_configuration(&|s| s == StateId(2));
+        m.set_configuration(&[1 << 2]);
         assert!(!truthy(&mut m, 0));
         assert!(truthy(&mut m, 1));
     }
