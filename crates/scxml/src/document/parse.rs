@@ -39,6 +39,14 @@ pub trait Loader {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct FileLoader;
 
+// WORKTREE STUB (wip-runner): the parser branch implements this.
+impl Loader for FileLoader {
+    fn load(&self, base: &str, src: &str) -> Result<(String, String), LoadError> {
+        let _ = (base, src);
+        todo!("file loader")
+    }
+}
+
 /// Parses and validates an SCXML document.
 pub fn parse(text: &str, source_name: &str, loader: &dyn Loader) -> Result<Document, DocumentError> {
     let _ = (text, source_name, loader);

@@ -90,4 +90,19 @@ impl Interpreter {
     pub fn document(&self) -> &Arc<Document> {
         &self.document
     }
+
+    /// WORKTREE STUB (wip-runner): active atomic state ids in document order.
+    pub fn configuration(&self) -> Vec<&str> {
+        todo!()
+    }
+
+    /// WORKTREE STUB (wip-runner): how the session ended, once it has.
+    pub fn outcome(&self) -> Option<&Outcome> {
+        todo!()
+    }
+
+    /// WORKTREE STUB (wip-runner): whether the session is started and not ended.
+    pub fn is_running(&self) -> bool {
+        todo!()
+    }
 }
