@@ -90,7 +90,12 @@ impl DataModel for EcmaScript {
     fn foreach_begin(&mut self, _array: CodeId) -> Result<usize, DataModelError> {
         todo!()
     }
-    fn foreach_bind(&mut self, _item: CodeId, _index: Option<CodeId>, _i: usize) -> Result<(), DataModelError> {
+    fn foreach_bind(
+        &mut self,
+        _item: CodeId,
+        _index: Option<CodeId>,
+        _i: usize,
+    ) -> Result<(), DataModelError> {
         todo!()
     }
     fn foreach_end(&mut self) {
