@@ -8,7 +8,7 @@
 //! `stopped`. `--sessions` prints one `sessions` summary instead.
 
 use std::cell::RefCell;
-use std::io::{self, BufWriter, Stdout, Write};
+use std::io::{self, BufWriter, Write};
 use std::rc::Rc;
 
 use runner::LogEntry;
@@ -22,7 +22,7 @@ pub(crate) struct Output {
 }
 
 struct Inner {
-    writer: BufWriter<Stdout>,
+    writer: BufWriter<Box<dyn Write>>,
     error: Option<io::Error>,
 }
 
@@ -67,9 +67,14 @@ struct StoppedLine<'a> {
 impl Output {
     /// A buffered writer on stdout.
     pub(crate) fn stdout() -> Self {
+        Self::to(Box::new(io::stdout()))
+    }
+
+    /// A buffered writer on `writer`.
+    fn to(writer: Box<dyn Write>) -> Self {
         Output {
             inner: Rc::new(RefCell::new(Inner {
-                writer: BufWriter::with_capacity(64 * 1024, io::stdout()),
+                writer: BufWriter::with_capacity(64 * 1024, writer),
                 error: None,
             })),
         }
@@ -139,5 +144,89 @@ impl Output {
             return Err(e);
         }
         inner.writer.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scxml::Data;
+
+    use super::*;
+
+    /// A writer whose bytes the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn lines(shared: &Shared) -> Vec<String> {
+        let bytes = shared.0.borrow();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn line_formats_of_orca_run() {
+        let shared = Shared::default();
+        let output = Output::to(Box::new(shared.clone()));
+        let mut sink = output.log_sink();
+        let value = Data::Object(vec![("n".to_owned(), Data::Number(2.0))]);
+        sink(&LogEntry {
+            session_id: "1",
+            invokeid: None,
+            label: Some("Outcome"),
+            value: &Data::from("pass"),
+            level: None,
+        });
+        sink(&LogEntry {
+            session_id: "2",
+            invokeid: Some("s0.i1"),
+            label: None,
+            value: &value,
+            level: Some("info"),
+        });
+        output.configuration(&["a", "b"]);
+        output.done("pass", &["pass"]);
+        output.stopped("idle", &[]);
+        assert!(output.finish().is_ok());
+        assert_eq!(
+            lines(&shared),
+            [
+                r#"{"type":"log","label":"Outcome","value":"pass"}"#,
+                r#"{"type":"log","label":null,"value":{"n":2},"level":"info","session":"2","invokeid":"s0.i1"}"#,
+                r#"{"type":"configuration","states":["a","b"]}"#,
+                r#"{"type":"done","final":"pass","states":["pass"]}"#,
+                r#"{"type":"stopped","reason":"idle","states":[]}"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn write_errors_are_reported_once_at_the_end() {
+        struct Broken;
+        impl Write for Broken {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Err(io::Error::new(io::ErrorKind::BrokenPipe, "closed"))
+            }
+        }
+        let output = Output::to(Box::new(Broken));
+        // Larger than the buffer, so the write reaches the broken writer.
+        let big = "x".repeat(100_000);
+        output.stopped(&big, &[]);
+        output.configuration(&[]);
+        assert!(output.finish().is_err());
     }
 }
