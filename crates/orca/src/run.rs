@@ -14,8 +14,8 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use runner::input::{parse_event_line, EventLine, EventReader};
-use runner::{ClockMode, EcmaRunner, RunEnd, RunError, RunnerOptions, SessionKey};
+use runner::input::{parse_event_line, EventFileError, EventLine, EventReader};
+use runner::{ClockMode, EcmaRunner, FeedEnd, RunError, RunnerOptions, SessionKey};
 use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::{Document, Outcome, Timestamp};
 
@@ -134,53 +134,44 @@ struct Driver {
 }
 
 impl Driver {
-    /// Virtual clock: lines are read as they are needed; time passes only
-    /// by `after_ms` and, once the input is used up, by jumping to the next
-    /// timer. `check_rest` peeks after an early end to warn about unread lines.
+    /// Virtual clock: the runner's [`runner::Runner::feed`] loop. `check_rest`
+    /// peeks after an early end to warn about unread lines (not on stdin,
+    /// where peeking could block).
     fn run_virtual(&mut self, input: Option<Box<dyn BufRead + Send>>, check_rest: bool) -> Stop {
-        if let Some(stop) = self.settle_and_trace() {
-            return stop;
-        }
-        if let Some(input) = input {
-            let mut lines = EventReader::new(input);
-            while let Some(item) = lines.next() {
-                let (number, line) = match item {
-                    Ok(item) => item,
-                    Err(e) => return bad_input(&e.to_string(), lines.line()),
+        let mut lines: Box<dyn Iterator<Item = _>> = match input {
+            Some(input) => Box::new(EventReader::new(input)),
+            None => Box::new(std::iter::empty()),
+        };
+        let (output, trace) = (self.output.clone(), self.trace);
+        let feed = self
+            .runner
+            .feed(self.root, &mut lines, self.limit, &mut |runner, root| {
+                if trace {
+                    output.configuration(&runner.configuration(root));
+                }
+            });
+        self.delivered = feed.delivered;
+        match feed.end {
+            FeedEnd::Finished { undelivered } => {
+                let unread = match undelivered {
+                    Some(line) => Some(line),
+                    None if check_rest => lines.next().and_then(Result::ok).map(|(line, _)| line),
+                    None => None,
                 };
-                let due = self.runner.now() + Duration::from_millis(line.after_ms.unwrap_or(0));
-                if let Some(limit) = self.limit.filter(|limit| due > *limit) {
-                    if let Err(e) = self.runner.advance(limit) {
-                        return self.run_error(e);
-                    }
-                    return if self.running() {
-                        Stop::Timeout
-                    } else {
-                        Stop::Finished
-                    };
+                if let Some(line) = unread {
+                    warn_unread(line);
                 }
-                if let Err(e) = self.runner.advance(due) {
-                    return self.run_error(e);
-                }
-                if !self.running() {
-                    warn_unread(number);
-                    return Stop::Finished;
-                }
-                if let Some(stop) = self.deliver(line) {
-                    if check_rest {
-                        if let Some(Ok((next, _))) = lines.next() {
-                            warn_unread(next);
-                        }
-                    }
-                    return stop;
-                }
+                Stop::Finished
             }
-        }
-        match self.runner.run_to_end(self.root, self.limit) {
-            Ok(RunEnd::Finished) => Stop::Finished,
-            Ok(RunEnd::Quiet) => Stop::Idle,
-            Ok(RunEnd::TimeLimit) => Stop::Timeout,
-            Err(e) => self.run_error(e),
+            FeedEnd::Idle => Stop::Idle,
+            FeedEnd::TimeLimit => Stop::Timeout,
+            FeedEnd::BadInput(e) => {
+                let line = match &e {
+                    EventFileError::Syntax { line, .. } | EventFileError::Io { line, .. } => *line,
+                };
+                bad_input(&e.to_string(), line)
+            }
+            FeedEnd::Error(e) => self.run_error(e),
         }
     }
 

@@ -14,7 +14,9 @@
 //!   costs nothing and runs are deterministic; [`ClockMode::Real`] sleeps.
 //! - [`EcmaFactory`] makes sessions with the ECMAScript data model, each in
 //!   its own JS context, contexts sharing QuickJS runtimes in groups.
-//! - [`input`] reads event files (JSON Lines), streamed.
+//! - [`input`] reads event files (JSON Lines), streamed, and
+//!   [`Runner::feed`] delivers them to a session on the virtual clock: the
+//!   run loop of `orca run`.
 //!
 //! # Host decisions
 //!
@@ -40,11 +42,14 @@
 
 mod clock;
 mod ecmascript;
+mod feed;
 pub mod input;
 mod machine;
 pub mod memory;
 mod route;
 mod runner;
+#[cfg(test)]
+mod testing;
 
 use std::path::Path;
 
@@ -53,6 +58,7 @@ use scxml::{Document, DocumentError};
 
 pub use clock::{wall_clock_now, ClockMode};
 pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
+pub use feed::{Feed, FeedEnd};
 pub use machine::{Machine, SessionFactory};
 pub use runner::{LogEntry, LogSink, RunEnd, RunError, Runner, RunnerOptions, SessionKey};
 
