@@ -89,7 +89,8 @@ pub(crate) fn run(
     } = driver;
     let states = runner.configuration(root);
     let status = match (&stop, runner.outcome(root)) {
-        (Stop::Finished, Some(Outcome::Done { final_state })) => {
+        // Reaching a top-level final state is the result, however the loop stopped.
+        (_, Some(Outcome::Done { final_state })) => {
             // The top-level final state is the whole configuration at the end.
             let states: Vec<&str> = if states.is_empty() {
                 vec![final_state]
