@@ -1,1 +1,146 @@
-fn main() {}
+//! `orca`: the command-line tool of the Orca orchestration server.
+//!
+//! - `orca validate FILE...` checks SCXML documents.
+//! - `orca run CHART` runs one chart with the `runner` host and writes JSON
+//!   Lines (see `output`); `--sessions` runs the session benchmark.
+//!
+//! Exit status: 0 when the session reached a top-level final state (or every
+//! document is valid), 1 otherwise, 2 for an invalid document.
+
+mod output;
+mod run;
+mod sessions;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+use runner::load_document;
+use scxml::document::FileLoader;
+
+#[derive(Parser)]
+#[command(
+    name = "orca",
+    version,
+    about = "Orca: SCXML orchestration for contact centers"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check SCXML documents: prints `FILE: ok` or `file:line:column: message`.
+    Validate {
+        /// The documents.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Run a chart, printing its logs and outcome as JSON Lines.
+    Run {
+        /// The SCXML document.
+        chart: PathBuf,
+        /// JSON Lines of external events (`-` for stdin): {"name", "data", "after_ms"}.
+        #[arg(long, value_name = "FILE")]
+        events: Option<String>,
+        /// Print the configuration after the first macrostep and after each event line.
+        #[arg(long)]
+        trace: bool,
+        /// Stop after this many seconds of session time (and of wall time).
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<f64>,
+        /// Use the wall clock: delays take real time (for charts that talk to the outside).
+        #[arg(long)]
+        real_time: bool,
+        /// Benchmark mode: the event file's `session` field starts one session per value.
+        #[arg(long, requires = "events", conflicts_with_all = ["trace", "real_time"])]
+        sessions: bool,
+        /// With --sessions: keep every session alive before the last events, and measure memory.
+        #[arg(long, requires = "sessions")]
+        live: bool,
+        /// Print events/s, chart load time and peak memory (VmHWM) on stderr.
+        #[arg(long)]
+        stats: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors exit 1, not clap's 2: 2 means an invalid document.
+            let _ = e.print();
+            return ExitCode::from(u8::from(e.use_stderr()));
+        }
+    };
+    match execute(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("orca: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Validate { files } => Ok(validate(&files)),
+        Command::Run {
+            chart,
+            events,
+            trace,
+            timeout,
+            real_time,
+            sessions,
+            live,
+            stats,
+        } => {
+            let timeout = timeout
+                .map(|secs| {
+                    Duration::try_from_secs_f64(secs)
+                        .map_err(|_| anyhow::anyhow!("--timeout: {secs} is not a duration"))
+                })
+                .transpose()?;
+            let loading = Instant::now();
+            let document = match load_document(&chart, &FileLoader) {
+                Ok(document) => Arc::new(document),
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let load_time = loading.elapsed();
+            if sessions {
+                // `requires = "events"` makes clap refuse --sessions without it.
+                let events = events.unwrap_or_default();
+                return sessions::run_sessions(document, &events, live);
+            }
+            let args = run::RunArgs {
+                events,
+                trace,
+                timeout,
+                real_time,
+                stats,
+            };
+            run::run(&args, document, load_time)
+        }
+    }
+}
+
+/// `orca validate`: exit 2 if any document is invalid.
+fn validate(files: &[PathBuf]) -> ExitCode {
+    let mut valid = true;
+    for file in files {
+        match load_document(file, &FileLoader) {
+            Ok(_) => println!("{}: ok", file.display()),
+            Err(e) => {
+                valid = false;
+                println!("{e}");
+            }
+        }
+    }
+    ExitCode::from(if valid { 0 } else { 2 })
+}

@@ -1,1 +1,110 @@
-//! Runs SCXML sessions on one thread.
+//! Runs SCXML sessions on one thread: the host that `orca run` and the W3C
+//! conformance test use around the sans-IO [`scxml::Interpreter`].
+//!
+//! # Brief overview
+//!
+//! - [`Runner`] owns a tree of sessions — top-level sessions and the children
+//!   they invoke — each with its FIFO external queue. It delivers events one
+//!   macrostep at a time, carries out every [`scxml::Action`] (SCXML Event
+//!   I/O Processor routing, `<invoke>` of SCXML documents, cancellation,
+//!   `autoforward`, `done.invoke`, `<log>`), and keeps one timer table for all
+//!   sessions.
+//! - The clock is virtual by default ([`ClockMode::Virtual`]): it jumps to
+//!   the next timer when nothing else can happen, so a 5 s `<send delay>`
+//!   costs nothing and runs are deterministic; [`ClockMode::Real`] sleeps.
+//! - [`EcmaFactory`] makes sessions with the ECMAScript data model, each in
+//!   its own JS context, contexts sharing QuickJS runtimes in groups.
+//! - [`input`] reads event files (JSON Lines), streamed, and
+//!   [`Runner::feed`] delivers them to a session on the virtual clock: the
+//!   run loop of `orca run`.
+//!
+//! # Host decisions
+//!
+//! - Session ids (`_sessionid`) are a counter (`1`, `2`, ...) per runner:
+//!   unique and the same on every run.
+//! - Errors the host detects (unreachable target: `error.communication`;
+//!   unsupported target, invoke type or invoked document, custom action
+//!   without handler: `error.execution`) go to the session's *external*
+//!   queue, because the interpreter accepts host input only there. SCXML
+//!   wants them on the internal queue; only the core can do that (W3C test
+//!   496), so the core should catch what it can decide alone.
+//! - Custom actions (foreign namespaces) have no handler here: the session
+//!   gets `error.execution` naming the element.
+//! - A cancelled child (§6.4) still logs (its `<onexit>` runs) but its sends
+//!   are dropped, and its events still queued in the parent are discarded.
+//! - A child that stops without reaching a final state (a broken limit)
+//!   gives its parent `error.execution`.
+//!
+//! What this crate does not do: HTTP (no Basic HTTP Event I/O Processor),
+//! persistence, threads. `orca serve` has its own host.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod clock;
+mod ecmascript;
+mod feed;
+pub mod input;
+mod machine;
+pub mod memory;
+mod route;
+mod runner;
+#[cfg(test)]
+mod testing;
+
+use std::path::Path;
+
+use scxml::document::Loader;
+use scxml::{Document, DocumentError};
+
+pub use clock::{wall_clock_now, ClockMode};
+pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
+pub use feed::{Feed, FeedEnd};
+pub use machine::{Machine, SessionFactory};
+pub use runner::{LogEntry, LogSink, RunEnd, RunError, Runner, RunnerOptions, SessionKey};
+
+/// A runner of ECMAScript sessions that loads invoked documents from files.
+pub type EcmaRunner = Runner<EcmaFactory>;
+
+impl EcmaRunner {
+    /// A runner with the ECMAScript data model and [`scxml::document::FileLoader`].
+    pub fn new(
+        options: RunnerOptions,
+        ecmascript: scxml::datamodel::ecmascript::EcmaScriptOptions,
+        sink: impl LogSink + 'static,
+    ) -> Self {
+        Runner::with_factory(
+            EcmaFactory::new(ecmascript),
+            Box::new(scxml::document::FileLoader),
+            options,
+            sink,
+        )
+    }
+}
+
+/// A chart that cannot be run.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadDocumentError {
+    /// The file cannot be read.
+    #[error("{path}: cannot read: {source}")]
+    Io {
+        /// The path as given.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The document is not valid SCXML (`file:line:column: message`).
+    #[error(transparent)]
+    Invalid(#[from] DocumentError),
+}
+
+/// Reads and parses the chart at `path`. The path is the document's source
+/// name, so its relative `src` resolve against its folder whatever the
+/// working directory.
+pub fn load_document(path: &Path, loader: &dyn Loader) -> Result<Document, LoadDocumentError> {
+    let name = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| LoadDocumentError::Io {
+        path: name.clone(),
+        source,
+    })?;
+    Ok(scxml::document::parse(&text, &name, loader)?)
+}

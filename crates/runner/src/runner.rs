@@ -1,0 +1,1231 @@
+//! The runner: a single-threaded host for a tree of sessions.
+//!
+//! It owns the sessions (each a [`Machine`] with a FIFO external queue), the
+//! clock and the timer table, and carries out what the sessions ask for:
+//! sends through the SCXML Event I/O Processor (SCXML 1.0 App. C.1, D.1),
+//! invocations of SCXML children (§6.4), cancellations, forwarding, logs and
+//! `done.invoke`. Events are delivered one macrostep at a time: after every
+//! input the runner drains the session's actions, performs them (which can
+//! only queue events, start children or stop them — never re-enter a
+//! session), then re-arms the session's timer.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Instant;
+
+use scxml::document::{parse, Loader};
+use scxml::{
+    Action, Data, DataModelError, Document, Event, EventKind, InvokeRequest, InvokeSource, Outcome,
+    SendRequest, SessionOptions, Timestamp, SCXML_EVENT_PROCESSOR,
+};
+
+use crate::clock::{Clock, ClockMode, TimerTable};
+use crate::machine::{Machine, SessionFactory};
+use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
+
+/// Settings of a [`Runner`].
+#[derive(Clone, Debug)]
+pub struct RunnerOptions {
+    /// Virtual or real time.
+    pub clock: ClockMode,
+    /// Given to every session ([`SessionOptions::max_microsteps`]).
+    pub max_microsteps: u32,
+    /// How deep invocations may nest (a chart invoking itself would
+    /// otherwise recurse without end); deeper invokes get `error.execution`.
+    pub max_invoke_depth: u32,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            clock: ClockMode::virtual_from_now(),
+            max_microsteps: 100_000,
+            max_invoke_depth: 32,
+        }
+    }
+}
+
+/// A handle on a session of a [`Runner`]. Keys are never reused: a key of a
+/// released session finds nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SessionKey {
+    index: u32,
+    generation: u32,
+}
+
+/// One `<log>` of any session of the tree.
+#[derive(Debug)]
+pub struct LogEntry<'a> {
+    /// `_sessionid` of the session that logged.
+    pub session_id: &'a str,
+    /// The invoke id of that session in its parent; `None` for a top-level session.
+    pub invokeid: Option<&'a str>,
+    /// The `label` attribute.
+    pub label: Option<&'a str>,
+    /// The value of `expr`.
+    pub value: &'a Data,
+    /// The ORS `level` attribute.
+    pub level: Option<&'a str>,
+}
+
+/// Where `<log>` output goes.
+pub trait LogSink {
+    /// Records one log entry.
+    fn log(&mut self, entry: &LogEntry<'_>);
+}
+
+impl<F: FnMut(&LogEntry<'_>)> LogSink for F {
+    fn log(&mut self, entry: &LogEntry<'_>) {
+        self(entry)
+    }
+}
+
+/// Why a run could not go on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The wall-clock deadline set with [`Runner::set_deadline`] passed.
+    #[error("deadline reached")]
+    Deadline,
+    /// A top-level session could not be created.
+    #[error("cannot create a session: {0}")]
+    Session(#[from] DataModelError),
+}
+
+/// How [`Runner::run_to_end`] stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunEnd {
+    /// The session ended (see [`Runner::outcome`]).
+    Finished,
+    /// No event is queued and no timer is armed: nothing can happen without input.
+    Quiet,
+    /// The next timer is due after the time limit.
+    TimeLimit,
+}
+
+/// Runs sessions and their invoked children on one thread.
+///
+/// Usage: [`spawn`](Self::spawn) a top-level session, [`enqueue`](Self::enqueue)
+/// events for it, [`run_until_idle`](Self::run_until_idle) to process every
+/// queued event of every session, and let time pass with
+/// [`advance`](Self::advance) or [`run_to_end`](Self::run_to_end). A finished
+/// top-level session stays readable ([`outcome`](Self::outcome),
+/// [`configuration`](Self::configuration)) until [`release`](Self::release)d;
+/// finished children are removed at once.
+pub struct Runner<F: SessionFactory> {
+    /// Creates the sessions.
+    factory: F,
+    /// Resolves and reads invoke `src` (and what the child documents load).
+    loader: Box<dyn Loader>,
+    /// Receives `<log>` output.
+    sink: Box<dyn LogSink>,
+    options: RunnerOptions,
+    clock: Clock,
+    /// Session arena; a slot's generation changes when its session goes, so
+    /// stale keys (in `ready`, held by callers) find nothing.
+    slots: Vec<Slot<F::Machine>>,
+    /// Indices of empty slots.
+    free: Vec<u32>,
+    /// Session number (the `_sessionid`) to key, for `#_scxml_<sessionid>`.
+    by_number: HashMap<u64, SessionKey>,
+    /// The next session number: ids are a counter, unique for the runner's life.
+    next_number: u64,
+    /// Sessions with queued events, each once, served round-robin one event
+    /// at a time, so that no session starves another.
+    ready: VecDeque<SessionKey>,
+    timers: TimerTable<SessionKey>,
+    /// Wall-clock limit checked while running (a watchdog against sessions
+    /// that keep each other busy forever).
+    deadline: Option<Instant>,
+    /// Sessions in the arena.
+    live: usize,
+}
+
+struct Slot<M> {
+    generation: u32,
+    session: Option<Session<M>>,
+}
+
+/// One session and its place in the tree.
+struct Session<M> {
+    machine: M,
+    /// `_sessionid`: the decimal form of `number`.
+    id: String,
+    number: u64,
+    /// The invoking session, if any.
+    parent: Option<SessionKey>,
+    /// The invoke id this session has in its parent.
+    invokeid: Option<String>,
+    /// Live children by invoke id; few, so a vector.
+    children: Vec<(String, SessionKey)>,
+    /// The external event queue (FIFO).
+    queue: VecDeque<Event>,
+    /// Whether the key is in `Runner::ready`.
+    queued: bool,
+    /// The due time under which the session is in the timer table.
+    armed: Option<Timestamp>,
+    /// 0 for a top-level session, parent's + 1 for a child.
+    depth: u32,
+    /// Cancelled by its parent (§6.4): only its logs and its own
+    /// cancellations are still carried out.
+    cancelled: bool,
+    /// `done.invoke` has been sent to the parent.
+    done_reported: bool,
+    /// Ended; takes no more events.
+    finished: bool,
+}
+
+impl<F: SessionFactory> Runner<F> {
+    /// A runner creating sessions with `factory`, loading invoked documents
+    /// with `loader` and logging to `sink`.
+    pub fn with_factory(
+        factory: F,
+        loader: Box<dyn Loader>,
+        options: RunnerOptions,
+        sink: impl LogSink + 'static,
+    ) -> Self {
+        Runner {
+            factory,
+            loader,
+            sink: Box::new(sink),
+            clock: Clock::new(options.clock),
+            options,
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_number: HashMap::new(),
+            next_number: 1,
+            ready: VecDeque::new(),
+            timers: TimerTable::new(),
+            deadline: None,
+            live: 0,
+        }
+    }
+
+    /// The clock's current reading.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    /// Whether the clock is virtual.
+    pub fn is_virtual(&self) -> bool {
+        self.clock.is_virtual()
+    }
+
+    /// Sets or clears the wall-clock deadline after which running methods
+    /// return [`RunError::Deadline`].
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// Creates and starts a top-level session; its initial macrostep has run
+    /// and its actions are carried out, but events it queued are not yet
+    /// processed (call [`run_until_idle`](Self::run_until_idle)).
+    pub fn spawn(
+        &mut self,
+        document: Arc<Document>,
+        params: Vec<(String, Data)>,
+    ) -> Result<SessionKey, RunError> {
+        Ok(self.create_session(document, params, None, 0)?)
+    }
+
+    /// Puts an external event on a session's queue. Returns `false` (and
+    /// drops the event) if the session is gone or has ended.
+    pub fn enqueue(&mut self, key: SessionKey, event: Event) -> bool {
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return false;
+        };
+        if session.finished {
+            return false;
+        }
+        session.queue.push_back(event);
+        if !session.queued {
+            session.queued = true;
+            self.ready.push_back(key);
+        }
+        true
+    }
+
+    /// Processes queued events, one macrostep at a time, until no session
+    /// has any. Time does not pass (a virtual clock stands still).
+    pub fn run_until_idle(&mut self) -> Result<(), RunError> {
+        let mut delivered: u32 = 0;
+        while let Some(key) = self.ready.pop_front() {
+            let now = self.clock.now();
+            let Some(session) = session_mut(&mut self.slots, key) else {
+                continue;
+            };
+            session.queued = false;
+            let Some(event) = session.queue.pop_front() else {
+                continue;
+            };
+            if !session.queue.is_empty() {
+                session.queued = true;
+                self.ready.push_back(key);
+            }
+            session.machine.handle_event(now, event);
+            self.drain(key);
+            // Reading the clock after every macrostep would cost more than
+            // the macrostep itself on the benchmarks.
+            delivered += 1;
+            if delivered == 256 {
+                delivered = 0;
+                self.check_deadline()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the earliest armed timer of any session is due.
+    pub fn next_timeout(&self) -> Option<Timestamp> {
+        self.timers.next()
+    }
+
+    /// Fires every timer due at the clock's current reading, then processes
+    /// the events that follow. For real-time hosts that wait themselves.
+    pub fn fire_due(&mut self) -> Result<(), RunError> {
+        self.fire_timers();
+        self.run_until_idle()
+    }
+
+    /// Lets time pass until `to`, firing the timers that fall due in order
+    /// (each at its own due time) and processing what follows each. A
+    /// virtual clock jumps; a real one sleeps.
+    pub fn advance(&mut self, to: Timestamp) -> Result<(), RunError> {
+        loop {
+            self.run_until_idle()?;
+            match self.timers.next().filter(|t| *t <= to) {
+                Some(due) => {
+                    self.clock.wait_until(due);
+                    self.check_deadline()?;
+                    self.fire_timers();
+                }
+                None if self.clock.now() >= to => return Ok(()),
+                None => self.clock.wait_until(to),
+            }
+        }
+    }
+
+    /// Runs until `key` ends, nothing more can happen without input, or the
+    /// next timer is due after `limit`.
+    pub fn run_to_end(
+        &mut self,
+        key: SessionKey,
+        limit: Option<Timestamp>,
+    ) -> Result<RunEnd, RunError> {
+        loop {
+            self.run_until_idle()?;
+            if !self.is_running(key) {
+                return Ok(RunEnd::Finished);
+            }
+            let Some(due) = self.timers.next() else {
+                return Ok(RunEnd::Quiet);
+            };
+            if let Some(limit) = limit.filter(|limit| due > *limit) {
+                self.clock.wait_until(limit);
+                return Ok(RunEnd::TimeLimit);
+            }
+            self.clock.wait_until(due);
+            self.check_deadline()?;
+            self.fire_timers();
+        }
+    }
+
+    /// Whether the session exists and has not ended.
+    pub fn is_running(&self, key: SessionKey) -> bool {
+        session(&self.slots, key).is_some_and(|s| !s.finished && s.machine.is_running())
+    }
+
+    /// How the session ended, once it has.
+    pub fn outcome(&self, key: SessionKey) -> Option<&Outcome> {
+        session(&self.slots, key).and_then(|s| s.machine.outcome())
+    }
+
+    /// The active atomic states of the session, in document order.
+    pub fn configuration(&self, key: SessionKey) -> Vec<&str> {
+        session(&self.slots, key).map_or_else(Vec::new, |s| s.machine.configuration())
+    }
+
+    /// The `_sessionid` of the session.
+    pub fn session_id(&self, key: SessionKey) -> Option<&str> {
+        session(&self.slots, key).map(|s| s.id.as_str())
+    }
+
+    /// Drops a session and its children at once (no `<onexit>`, no events).
+    pub fn release(&mut self, key: SessionKey) {
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return;
+        };
+        let children = std::mem::take(&mut session.children);
+        for (_, child) in children {
+            self.release(child);
+        }
+        self.remove(key);
+    }
+
+    /// Number of sessions alive (or ended and not yet released).
+    pub fn live_sessions(&self) -> usize {
+        self.live
+    }
+
+    /// Asks the factory to free unreachable script objects.
+    pub fn collect_garbage(&mut self) {
+        self.factory.collect_garbage();
+    }
+
+    fn check_deadline(&self) -> Result<(), RunError> {
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => Err(RunError::Deadline),
+            _ => Ok(()),
+        }
+    }
+
+    /// Creates, registers and starts a session.
+    fn create_session(
+        &mut self,
+        document: Arc<Document>,
+        params: Vec<(String, Data)>,
+        parent: Option<(SessionKey, String)>,
+        depth: u32,
+    ) -> Result<SessionKey, DataModelError> {
+        let number = self.next_number;
+        let id = number.to_string();
+        let machine = self.factory.create(
+            document,
+            SessionOptions {
+                session_id: id.clone(),
+                params,
+                max_microsteps: self.options.max_microsteps,
+            },
+        )?;
+        self.next_number += 1;
+        let (parent_key, invokeid) = match parent {
+            Some((key, invokeid)) => (Some(key), Some(invokeid)),
+            None => (None, None),
+        };
+        let key = self.insert(Session {
+            machine,
+            id,
+            number,
+            parent: parent_key,
+            invokeid: invokeid.clone(),
+            children: Vec::new(),
+            queue: VecDeque::new(),
+            queued: false,
+            armed: None,
+            depth,
+            cancelled: false,
+            done_reported: false,
+            finished: false,
+        });
+        self.by_number.insert(number, key);
+        if let (Some(parent), Some(invokeid)) = (parent_key, invokeid) {
+            if let Some(parent) = session_mut(&mut self.slots, parent) {
+                parent.children.push((invokeid, key));
+            }
+        }
+        let now = self.clock.now();
+        if let Some(session) = session_mut(&mut self.slots, key) {
+            session.machine.start(now);
+        }
+        self.drain(key);
+        Ok(key)
+    }
+
+    fn insert(&mut self, session: Session<F::Machine>) -> SessionKey {
+        self.live += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.session = Some(session);
+            return SessionKey {
+                index,
+                generation: slot.generation,
+            };
+        }
+        let index = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+        self.slots.push(Slot {
+            generation: 0,
+            session: Some(session),
+        });
+        SessionKey {
+            index,
+            generation: 0,
+        }
+    }
+
+    /// Takes a session out of the arena and gives its machine back to the factory.
+    fn remove(&mut self, key: SessionKey) {
+        let Some(slot) = self.slots.get_mut(key.index as usize) else {
+            return;
+        };
+        if slot.generation != key.generation {
+            return;
+        }
+        let Some(session) = slot.session.take() else {
+            return;
+        };
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(key.index);
+        self.live -= 1;
+        self.timers.rearm(key, session.armed, None);
+        self.by_number.remove(&session.number);
+        self.factory.release(session.machine);
+    }
+
+    /// Carries out every pending action of a session, then settles it.
+    fn drain(&mut self, key: SessionKey) {
+        while let Some(action) =
+            session_mut(&mut self.slots, key).and_then(|s| s.machine.poll_action())
+        {
+            self.perform(key, action);
+        }
+        self.settle(key);
+    }
+
+    /// After an input: re-arms the timer of a running session, or winds up
+    /// one that ended.
+    fn settle(&mut self, key: SessionKey) {
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return;
+        };
+        if session.finished {
+            return;
+        }
+        if session.machine.is_running() && !session.cancelled {
+            let due = session.machine.poll_timeout();
+            let old = std::mem::replace(&mut session.armed, due);
+            self.timers.rearm(key, old, due);
+            return;
+        }
+        session.finished = true;
+        session.queue = VecDeque::new();
+        let old = session.armed.take();
+        let children = std::mem::take(&mut session.children);
+        let parent = session.parent;
+        let unreported = !session.done_reported && !session.cancelled;
+        let why = describe_end(session.machine.outcome());
+        let invokeid = session.invokeid.clone().unwrap_or_default();
+        self.timers.rearm(key, old, None);
+        // A session that ends takes its invocations with it (App. D
+        // `exitInterpreter` cancels them; this catches any left over).
+        for (_, child) in children {
+            self.terminate_tree(child);
+        }
+        let Some(parent) = parent else {
+            // Top-level sessions stay readable until released.
+            return;
+        };
+        if unreported {
+            let message = format!("invoked session {invokeid} stopped: {why}");
+            self.raise_error(parent, "error.execution", None, message);
+        }
+        if let Some(parent) = session_mut(&mut self.slots, parent) {
+            parent.children.retain(|(_, child)| *child != key);
+        }
+        self.remove(key);
+    }
+
+    /// Carries out one action of session `key`.
+    fn perform(&mut self, key: SessionKey, action: Action) {
+        let cancelled = session(&self.slots, key).is_none_or(|s| s.cancelled);
+        match action {
+            Action::Log {
+                label,
+                value,
+                level,
+            } => {
+                if let Some(session) = session(&self.slots, key) {
+                    self.sink.log(&LogEntry {
+                        session_id: &session.id,
+                        invokeid: session.invokeid.as_deref(),
+                        label: label.as_deref(),
+                        value: &value,
+                        level: level.as_deref(),
+                    });
+                }
+            }
+            Action::CancelInvoke { invokeid } => self.cancel_invoke(key, &invokeid),
+            // §6.4: once cancelled, nothing a child does may reach anyone.
+            _ if cancelled => {}
+            Action::Send(request) => self.route_send(key, request),
+            Action::Invoke(request) => self.invoke(key, request),
+            Action::Forward { invokeid, event } => {
+                if let Some(child) = self.child(key, &invokeid) {
+                    // A child that already ended simply misses the event.
+                    self.enqueue(child, event);
+                }
+            }
+            Action::Custom(custom) => {
+                let element = &custom.element;
+                let message = format!(
+                    "no handler for custom action <{}> of namespace {:?}",
+                    element.name, element.namespace
+                );
+                self.raise_error(key, "error.execution", None, message);
+            }
+            Action::Done { donedata, .. } => self.report_done(key, donedata),
+        }
+    }
+
+    /// Routes a `<send>` through the SCXML Event I/O Processor (App. C.1, D.1).
+    fn route_send(&mut self, key: SessionKey, request: SendRequest) {
+        let SendRequest {
+            target,
+            kind,
+            mut event,
+        } = request;
+        let Some(sender) = session(&self.slots, key) else {
+            return;
+        };
+        if !is_scxml_processor(&kind) {
+            let message = format!("this host cannot deliver through event I/O processor {kind}");
+            self.raise_error(key, "error.communication", event.sendid, message);
+            return;
+        }
+        let sender_parent = sender.parent;
+        // C.1: events arrive through the external queue, with a reply address.
+        event.kind = EventKind::External;
+        if event.origin.is_none() {
+            event.origin = Some(format!("#_scxml_{}", sender.id));
+        }
+        if event.origintype.is_none() {
+            event.origintype = Some(SCXML_EVENT_PROCESSOR.to_owned());
+        }
+        let destination = match parse_target(target.as_deref()) {
+            Target::Own | Target::Internal => Ok(key),
+            Target::Parent => sender_parent.ok_or(Unreachable::NoParent),
+            Target::Session(id) => self.session_by_id(id).ok_or(Unreachable::NoSession),
+            Target::Invocation(id) => self.child(key, id).ok_or(Unreachable::NoInvocation),
+            Target::Unsupported(_) => Err(Unreachable::Unsupported),
+        };
+        let destination = match destination {
+            Ok(destination) => destination,
+            Err(why) => {
+                let target = target.unwrap_or_default();
+                let (name, message) = why.error(&target);
+                self.raise_error(key, name, event.sendid, message);
+                return;
+            }
+        };
+        // §5.10.1: an event from an invoked child carries its invoke id,
+        // whichever target form reached the parent.
+        if Some(destination) == sender_parent {
+            event.invokeid = session(&self.slots, key).and_then(|s| s.invokeid.clone());
+        }
+        let sendid = event.sendid.clone();
+        if !self.enqueue(destination, event) {
+            let message = "the target session has ended".to_owned();
+            self.raise_error(key, "error.communication", sendid, message);
+        }
+    }
+
+    /// Starts an invoked child (§6.4).
+    fn invoke(&mut self, key: SessionKey, request: InvokeRequest) {
+        let InvokeRequest {
+            invokeid,
+            kind,
+            source,
+            params,
+            autoforward: _,
+        } = request;
+        let Some(parent) = session(&self.slots, key) else {
+            return;
+        };
+        let depth = parent.depth + 1;
+        let base = parent.machine.document().source_name.clone();
+        if !is_scxml_invoke_type(&kind) {
+            let message = format!("unsupported invoke type {kind:?}");
+            self.raise_error(key, "error.execution", None, message);
+            return;
+        }
+        if depth > self.options.max_invoke_depth {
+            let message = format!(
+                "invocations nested deeper than {}",
+                self.options.max_invoke_depth
+            );
+            self.raise_error(key, "error.execution", None, message);
+            return;
+        }
+        let document = match self.child_document(&base, source) {
+            Ok(document) => document,
+            Err((name, message)) => {
+                self.raise_error(key, name, None, message);
+                return;
+            }
+        };
+        // An invoke id names one live child; a new one replaces the old.
+        self.cancel_invoke(key, &invokeid);
+        if let Err(e) = self.create_session(document, params, Some((key, invokeid)), depth) {
+            self.raise_error(
+                key,
+                "error.execution",
+                None,
+                format!("cannot start the invoked session: {e}"),
+            );
+        }
+    }
+
+    /// The document of an invocation. A `src` that cannot be fetched is a
+    /// communication failure; a document that is not valid SCXML is an
+    /// execution error (§6.4 leaves the choice to the platform; no W3C test
+    /// depends on it).
+    fn child_document(
+        &self,
+        base: &str,
+        source: InvokeSource,
+    ) -> Result<Arc<Document>, (&'static str, String)> {
+        let invalid =
+            |e: scxml::DocumentError| ("error.execution", format!("invalid invoked document: {e}"));
+        match source {
+            InvokeSource::Document(document) => Ok(document),
+            InvokeSource::Url(url) => {
+                let (name, text) = self
+                    .loader
+                    .load(base, &url)
+                    .map_err(|e| ("error.communication", e.to_string()))?;
+                parse(&text, &name, &*self.loader)
+                    .map(Arc::new)
+                    .map_err(invalid)
+            }
+            // Relative `src` inside the text resolve against the parent.
+            InvokeSource::Text(text) => parse(&text, base, &*self.loader)
+                .map(Arc::new)
+                .map_err(invalid),
+        }
+    }
+
+    /// Cancels the child `invokeid` of `key` (§6.4.4): it is terminated with
+    /// its own children, and events from it still queued in the parent are
+    /// dropped, so that nothing from it is processed after cancellation.
+    fn cancel_invoke(&mut self, key: SessionKey, invokeid: &str) {
+        let Some(parent) = session_mut(&mut self.slots, key) else {
+            return;
+        };
+        let Some(position) = parent.children.iter().position(|(id, _)| id == invokeid) else {
+            return;
+        };
+        let (_, child) = parent.children.remove(position);
+        parent
+            .queue
+            .retain(|e| e.invokeid.as_deref() != Some(invokeid));
+        self.terminate_tree(child);
+    }
+
+    /// Terminates a session: its `<onexit>` logs still appear, its sends do
+    /// not; `settle` then cancels its children and removes it.
+    fn terminate_tree(&mut self, key: SessionKey) {
+        let now = self.clock.now();
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return;
+        };
+        session.cancelled = true;
+        if session.machine.is_running() {
+            session.machine.terminate(now);
+        }
+        self.drain(key);
+    }
+
+    /// Sends `done.invoke.<invokeid>` with the done data to the parent (§6.4).
+    fn report_done(&mut self, key: SessionKey, donedata: Data) {
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return;
+        };
+        session.done_reported = true;
+        let (Some(parent), Some(invokeid)) = (session.parent, session.invokeid.clone()) else {
+            return;
+        };
+        let event = Event {
+            name: format!("done.invoke.{invokeid}"),
+            kind: EventKind::External,
+            sendid: None,
+            origin: Some(format!("#_scxml_{}", session.id)),
+            origintype: Some(SCXML_EVENT_PROCESSOR.to_owned()),
+            invokeid: Some(invokeid),
+            data: donedata,
+        };
+        self.enqueue(parent, event);
+    }
+
+    /// Puts a platform error event on a session's external queue. The host
+    /// cannot reach the internal queue, so the error follows whatever the
+    /// session already queued (see the crate docs on `error.communication`).
+    fn raise_error(
+        &mut self,
+        key: SessionKey,
+        name: &str,
+        sendid: Option<String>,
+        message: String,
+    ) {
+        let mut event = Event::platform(
+            name,
+            Data::Object(vec![("message".to_owned(), Data::String(message))]),
+        );
+        event.sendid = sendid;
+        self.enqueue(key, event);
+    }
+
+    /// The live child `invokeid` of `key`.
+    fn child(&self, key: SessionKey, invokeid: &str) -> Option<SessionKey> {
+        let session = session(&self.slots, key)?;
+        session
+            .children
+            .iter()
+            .find(|(id, _)| id == invokeid)
+            .map(|(_, child)| *child)
+    }
+
+    /// The session whose `_sessionid` is `id`, if it still takes events.
+    fn session_by_id(&self, id: &str) -> Option<SessionKey> {
+        let number: u64 = id.parse().ok()?;
+        let key = *self.by_number.get(&number)?;
+        session(&self.slots, key)
+            .filter(|s| !s.finished)
+            .map(|_| key)
+    }
+
+    /// Fires the timers due now, each session once.
+    fn fire_timers(&mut self) {
+        let now = self.clock.now();
+        let mut due = Vec::new();
+        while let Some((_, key)) = self.timers.pop_due(now) {
+            due.push(key);
+        }
+        for key in due {
+            let Some(session) = session_mut(&mut self.slots, key) else {
+                continue;
+            };
+            session.armed = None;
+            session.machine.handle_timeout(now);
+            self.drain(key);
+        }
+    }
+}
+
+/// Why a send target cannot be reached.
+#[derive(Clone, Copy, Debug)]
+enum Unreachable {
+    NoParent,
+    NoSession,
+    NoInvocation,
+    Unsupported,
+}
+
+impl Unreachable {
+    /// The error event (App. D.1: `error.communication` for a session that
+    /// does not exist; §6.2.4: `error.execution` for a target the processor
+    /// does not support) and its message.
+    fn error(self, target: &str) -> (&'static str, String) {
+        match self {
+            Unreachable::NoParent => (
+                "error.communication",
+                "the session has no parent".to_owned(),
+            ),
+            Unreachable::NoSession => ("error.communication", format!("no session {target}")),
+            Unreachable::NoInvocation => (
+                "error.communication",
+                format!("no active invocation {target}"),
+            ),
+            Unreachable::Unsupported => {
+                ("error.execution", format!("unsupported target {target:?}"))
+            }
+        }
+    }
+}
+
+fn session<M>(slots: &[Slot<M>], key: SessionKey) -> Option<&Session<M>> {
+    let slot = slots.get(key.index as usize)?;
+    if slot.generation != key.generation {
+        return None;
+    }
+    slot.session.as_ref()
+}
+
+fn session_mut<M>(slots: &mut [Slot<M>], key: SessionKey) -> Option<&mut Session<M>> {
+    let slot = slots.get_mut(key.index as usize)?;
+    if slot.generation != key.generation {
+        return None;
+    }
+    slot.session.as_mut()
+}
+
+/// A short description of how a session ended, for error messages.
+fn describe_end(outcome: Option<&Outcome>) -> String {
+    match outcome {
+        Some(Outcome::Done { final_state }) => format!("reached final state {final_state}"),
+        Some(Outcome::Terminated) => "terminated".to_owned(),
+        Some(Outcome::Stopped { reason }) => reason.clone(),
+        None => "ended".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use scxml::document::{CustomAction, Element};
+    use scxml::{BASIC_HTTP_EVENT_PROCESSOR, SCXML_INVOKE_TYPE};
+
+    use super::*;
+    use crate::testing::{doc, event_name, harness, ts, Input};
+
+    #[test]
+    fn parent_and_child_reach_each_other_by_every_target_form() {
+        let mut h = harness(
+            |fake, input| match (fake.name.as_str(), event_name(input), input) {
+                ("parent", _, Input::Start) => fake.invoke(
+                    "kid",
+                    SCXML_INVOKE_TYPE,
+                    InvokeSource::Document(doc("child")),
+                ),
+                ("child", _, Input::Start) => fake.send(Some("#_parent"), "hello", None),
+                ("parent", Some("hello"), _) => fake.send(Some("#_kid"), "ping", None),
+                ("child", Some("ping"), _) => fake.send(Some("#_scxml_1"), "pong", None),
+                ("parent", Some("pong"), _) => fake.send(None, "self", None),
+                ("parent", Some("self"), _) => fake.send(Some("#_scxml_1"), "own", None),
+                _ => {}
+            },
+        );
+        h.spawn("parent");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "2 start",
+                "1 external hello <kid> from #_scxml_2",
+                "2 external ping from #_scxml_1",
+                "1 external pong <kid> from #_scxml_2",
+                "1 external self from #_scxml_1",
+                "1 external own from #_scxml_1",
+            ]
+        );
+    }
+
+    #[test]
+    fn unreachable_and_unsupported_targets_raise_errors_with_the_sendid() {
+        let mut h = harness(|fake, input| {
+            if matches!(input, Input::Start) {
+                fake.send(Some("#_scxml_99"), "a", Some("s1"));
+                fake.send(Some("baz"), "b", Some("s2"));
+                fake.send(Some("#_nokid"), "c", Some("s3"));
+                fake.send(Some("#_parent"), "d", Some("s4"));
+                fake.send_via(
+                    BASIC_HTTP_EVENT_PROCESSOR,
+                    Some("http://localhost/"),
+                    "e",
+                    Some("s5"),
+                );
+            }
+        });
+        h.spawn("lonely");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "1 platform error.communication #s1",
+                "1 platform error.execution #s2",
+                "1 platform error.communication #s3",
+                "1 platform error.communication #s4",
+                "1 platform error.communication #s5",
+            ]
+        );
+    }
+
+    #[test]
+    fn done_invoke_follows_the_childs_last_event_and_removes_the_child() {
+        let mut h = harness(|fake, input| match (fake.name.as_str(), input) {
+            ("parent", Input::Start) => {
+                fake.invoke("kid", "scxml", InvokeSource::Document(doc("child")))
+            }
+            ("child", Input::Start) => {
+                fake.send(Some("#_parent"), "last", None);
+                fake.finish("end", Data::from("bye"));
+            }
+            _ => {}
+        });
+        let parent = h.spawn("parent");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "2 start",
+                "1 external last <kid> from #_scxml_2",
+                "1 external done.invoke.kid <kid> from #_scxml_2 data=bye",
+            ]
+        );
+        assert_eq!(h.runner.live_sessions(), 1);
+        assert!(h.runner.is_running(parent));
+    }
+
+    #[test]
+    fn cancelling_a_child_keeps_its_logs_and_drops_its_events() {
+        let mut h = harness(
+            |fake, input| match (fake.name.as_str(), event_name(input), input) {
+                ("parent", _, Input::Start) => {
+                    fake.send(None, "leave", None);
+                    fake.invoke(
+                        "kid",
+                        SCXML_INVOKE_TYPE,
+                        InvokeSource::Document(doc("child")),
+                    );
+                }
+                ("parent", Some("leave"), _) => fake.actions.push_back(Action::CancelInvoke {
+                    invokeid: "kid".to_owned(),
+                }),
+                ("child", _, Input::Start) => {
+                    fake.send(Some("#_parent"), "early", None);
+                    fake.timeout = Some(fake.now + std::time::Duration::from_millis(500));
+                }
+                ("child", _, Input::Terminate) => {
+                    fake.actions.push_back(Action::Log {
+                        label: Some("exit".to_owned()),
+                        value: Data::from("bye"),
+                        level: None,
+                    });
+                    fake.send(Some("#_parent"), "fromOnexit", None);
+                }
+                _ => {}
+            },
+        );
+        h.spawn("parent");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "2 start",
+                "1 external leave from #_scxml_1",
+                "2 terminate"
+            ]
+        );
+        assert_eq!(*h.logs.borrow(), ["2 kid exit=bye"]);
+        assert_eq!(h.runner.next_timeout(), None);
+        assert_eq!(h.runner.live_sessions(), 1);
+    }
+
+    #[test]
+    fn virtual_clock_fires_timers_in_due_order_at_their_own_time() {
+        let mut h = harness(|fake, input| match input {
+            Input::Start => {
+                let delay = if fake.name == "slow" { 300 } else { 100 };
+                fake.timeout = Some(fake.now + std::time::Duration::from_millis(delay));
+            }
+            Input::Timeout => fake.send(None, "woke", None),
+            _ => {}
+        });
+        h.spawn("slow");
+        h.spawn("quick");
+        if let Err(e) = h.runner.advance(ts(1000)) {
+            panic!("advance: {e}");
+        }
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "2 start",
+                "2 timeout@100",
+                "2 external woke from #_scxml_2",
+                "1 timeout@300",
+                "1 external woke from #_scxml_1",
+            ]
+        );
+        assert_eq!(h.runner.now(), ts(1000));
+        assert_eq!(h.runner.next_timeout(), None);
+    }
+
+    #[test]
+    fn run_to_end_stops_at_the_time_limit_or_when_quiet() {
+        let mut h = harness(|fake, input| {
+            if fake.name == "ticker" && matches!(input, Input::Start | Input::Timeout) {
+                fake.timeout = Some(fake.now + std::time::Duration::from_millis(1000));
+            }
+        });
+        let ticker = h.spawn("ticker");
+        assert!(matches!(
+            h.runner.run_to_end(ticker, Some(ts(2500))),
+            Ok(RunEnd::TimeLimit)
+        ));
+        assert_eq!(h.journal(), ["1 start", "1 timeout@1000", "1 timeout@2000"]);
+        assert_eq!(h.runner.now(), ts(2500));
+        h.runner.release(ticker);
+        let idle = h.spawn("idle");
+        assert!(matches!(h.runner.run_to_end(idle, None), Ok(RunEnd::Quiet)));
+    }
+
+    #[test]
+    fn session_ids_count_up_and_are_never_reused() {
+        let mut h = harness(|_, _| {});
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        let c = h.spawn("c");
+        let ids: Vec<_> = [a, b, c]
+            .iter()
+            .map(|k| h.runner.session_id(*k).map(str::to_owned))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                Some("1".to_owned()),
+                Some("2".to_owned()),
+                Some("3".to_owned())
+            ]
+        );
+        h.runner.release(b);
+        assert_eq!(h.runner.session_id(b), None);
+        let d = h.spawn("d");
+        assert_ne!(d, b);
+        assert_eq!(h.runner.session_id(d), Some("4"));
+        assert_eq!(h.runner.live_sessions(), 3);
+        assert!(!h
+            .runner
+            .enqueue(b, Event::external("late", Data::Undefined)));
+    }
+
+    #[test]
+    fn a_finished_session_takes_no_events_and_stays_readable() {
+        let mut h = harness(|fake, input| {
+            if matches!(input, Input::Start) {
+                fake.finish("pass", Data::Undefined);
+            }
+        });
+        let key = h.spawn("final");
+        assert!(!h.runner.is_running(key));
+        assert_eq!(
+            h.runner.outcome(key),
+            Some(&Outcome::Done {
+                final_state: "pass".to_owned()
+            })
+        );
+        assert_eq!(h.runner.configuration(key), ["final"]);
+        assert!(!h.runner.enqueue(key, Event::external("x", Data::Undefined)));
+        h.runner.release(key);
+        assert_eq!(h.runner.live_sessions(), 0);
+    }
+
+    #[test]
+    fn failed_invocations_and_custom_actions_give_errors() {
+        let mut h = harness(|fake, input| {
+            if matches!(input, Input::Start) {
+                fake.invoke(
+                    "a",
+                    "http://example.com/ccxml",
+                    InvokeSource::Document(doc("child")),
+                );
+                fake.invoke(
+                    "b",
+                    SCXML_INVOKE_TYPE,
+                    InvokeSource::Url("file:missing.scxml".to_owned()),
+                );
+                fake.actions
+                    .push_back(Action::Custom(Arc::new(CustomAction {
+                        element: Element {
+                            namespace: "http://www.genesyslab.com/modules/queue".to_owned(),
+                            name: "submit".to_owned(),
+                            attributes: Vec::new(),
+                            children: Vec::new(),
+                            source: String::new(),
+                            location: Default::default(),
+                        },
+                    })));
+            }
+        });
+        h.spawn("parent");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "1 platform error.execution",
+                "1 platform error.communication",
+                "1 platform error.execution",
+            ]
+        );
+        assert_eq!(h.runner.live_sessions(), 1);
+    }
+
+    #[test]
+    fn forwarded_events_reach_the_child() {
+        let mut h = harness(
+            |fake, input| match (fake.name.as_str(), event_name(input), input) {
+                ("parent", _, Input::Start) => fake.invoke(
+                    "kid",
+                    SCXML_INVOKE_TYPE,
+                    InvokeSource::Document(doc("child")),
+                ),
+                ("parent", Some("call"), Input::Event(e)) => {
+                    fake.actions.push_back(Action::Forward {
+                        invokeid: "kid".to_owned(),
+                        event: (*e).clone(),
+                    })
+                }
+                _ => {}
+            },
+        );
+        let parent = h.spawn("parent");
+        assert!(h
+            .runner
+            .enqueue(parent, Event::external("call", Data::from("x"))));
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "2 start",
+                "1 external call data=x",
+                "2 external call data=x"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_child_stopped_without_final_state_reports_an_error() {
+        let mut h = harness(|fake, input| match (fake.name.as_str(), input) {
+            ("parent", Input::Start) => fake.invoke(
+                "kid",
+                SCXML_INVOKE_TYPE,
+                InvokeSource::Document(doc("child")),
+            ),
+            ("child", Input::Start) => {
+                fake.running = false;
+                fake.outcome = Some(Outcome::Stopped {
+                    reason: "too many microsteps".to_owned(),
+                });
+            }
+            _ => {}
+        });
+        h.spawn("parent");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            ["1 start", "2 start", "1 platform error.execution"]
+        );
+        assert_eq!(h.runner.live_sessions(), 1);
+    }
+
+    #[test]
+    fn ending_a_parent_cancels_its_children() {
+        let mut h = harness(
+            |fake, input| match (fake.name.as_str(), event_name(input), input) {
+                ("parent", _, Input::Start) => fake.invoke(
+                    "kid",
+                    SCXML_INVOKE_TYPE,
+                    InvokeSource::Document(doc("child")),
+                ),
+                ("parent", Some("stop"), _) => fake.finish("end", Data::Undefined),
+                ("child", _, Input::Start) => {
+                    fake.timeout = Some(fake.now + std::time::Duration::from_millis(50))
+                }
+                _ => {}
+            },
+        );
+        let parent = h.spawn("parent");
+        assert!(h
+            .runner
+            .enqueue(parent, Event::external("stop", Data::Undefined)));
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            ["1 start", "2 start", "1 external stop", "2 terminate"]
+        );
+        assert_eq!(h.runner.next_timeout(), None);
+        assert_eq!(h.runner.live_sessions(), 1);
+    }
+}
