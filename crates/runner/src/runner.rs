@@ -9,14 +9,16 @@
 //! only queue events, start children or stop them — never re-enter a
 //! session), then re-arms the session's timer.
 
-use std::collections::{HashMap, VecDeque};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
 use scxml::document::{parse, Loader};
 use scxml::{
     Action, Data, DataModelError, Document, Event, EventKind, InvokeRequest, InvokeSource, Outcome,
-    SendRequest, SessionOptions, Timestamp, SCXML_EVENT_PROCESSOR,
+    SendRequest, SessionDirectory, SessionOptions, Timestamp, SCXML_EVENT_PROCESSOR,
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
@@ -127,6 +129,10 @@ pub struct Runner<F: SessionFactory> {
     free: Vec<u32>,
     /// Session number (the `_sessionid`) to key, for `#_scxml_<sessionid>`.
     by_number: HashMap<u64, SessionKey>,
+    /// Numbers of the sessions that have not ended, shared with each
+    /// session's [`SessionDirectory`] so a `<send>` can tell at once whether
+    /// `#_scxml_<id>` is reachable.
+    running_ids: Rc<RefCell<HashSet<u64>>>,
     /// The next session number: ids are a counter, unique for the runner's life.
     next_number: u64,
     /// Sessions with queued events, each once, served round-robin one event
@@ -192,6 +198,7 @@ impl<F: SessionFactory> Runner<F> {
             slots: Vec::new(),
             free: Vec::new(),
             by_number: HashMap::new(),
+            running_ids: Rc::default(),
             next_number: 1,
             ready: VecDeque::new(),
             timers: TimerTable::new(),
@@ -394,8 +401,10 @@ impl<F: SessionFactory> Runner<F> {
                 session_id: id.clone(),
                 params,
                 max_microsteps: self.options.max_microsteps,
+                directory: Some(self.directory()),
             },
         )?;
+        self.running_ids.borrow_mut().insert(number);
         self.next_number += 1;
         let (parent_key, invokeid) = match parent {
             Some((key, invokeid)) => (Some(key), Some(invokeid)),
@@ -496,6 +505,7 @@ impl<F: SessionFactory> Runner<F> {
             return;
         }
         session.finished = true;
+        self.running_ids.borrow_mut().remove(&session.number);
         session.queue = VecDeque::new();
         let old = session.armed.take();
         let children = std::mem::take(&mut session.children);
@@ -773,6 +783,15 @@ impl<F: SessionFactory> Runner<F> {
     }
 
     /// The session whose `_sessionid` is `id`, if it still takes events.
+    /// The directory given to each session: ids of sessions still running.
+    fn directory(&self) -> SessionDirectory {
+        let running = Rc::clone(&self.running_ids);
+        SessionDirectory(Rc::new(move |id: &str| {
+            id.parse::<u64>()
+                .is_ok_and(|n| running.borrow().contains(&n))
+        }))
+    }
+
     fn session_by_id(&self, id: &str) -> Option<SessionKey> {
         let number: u64 = id.parse().ok()?;
         let key = *self.by_number.get(&number)?;

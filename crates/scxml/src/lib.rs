@@ -33,5 +33,5 @@ pub use document::{Document, DocumentError, StateId};
 pub use event::{
     Event, EventKind, BASIC_HTTP_EVENT_PROCESSOR, SCXML_EVENT_PROCESSOR, SCXML_INVOKE_TYPE,
 };
-pub use interpreter::{Interpreter, Outcome, SessionOptions};
+pub use interpreter::{Interpreter, Outcome, SessionDirectory, SessionOptions};
 pub use time::Timestamp;

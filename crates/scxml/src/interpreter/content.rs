@@ -228,6 +228,19 @@ impl Interpreter {
                         "<send>: {t:?} is not a target of the SCXML event I/O processor"
                     ));
                 }
+                if let (Some(id), Some(directory)) =
+                    (t.strip_prefix("#_scxml_"), self.options.directory.as_ref())
+                {
+                    if id != self.options.session_id && !directory.contains(id) {
+                        let message = format!("<send>: no session {id:?} to deliver to");
+                        let data =
+                            Data::Object(vec![("message".to_owned(), Data::String(message))]);
+                        let mut error = Event::platform("error.communication", data);
+                        error.sendid = sendid;
+                        self.internal_queue.push_back(error);
+                        return Ok(());
+                    }
+                }
             }
         }
         let event = Event {

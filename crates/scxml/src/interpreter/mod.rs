@@ -17,6 +17,7 @@ mod state_set;
 mod timers;
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::action::Action;
@@ -39,6 +40,31 @@ pub struct SessionOptions {
     pub params: Vec<(String, Data)>,
     /// A macrostep that takes more microsteps than this stops the session.
     pub max_microsteps: u32,
+    /// Which other sessions exist, asked while a `<send>` to
+    /// `#_scxml_<sessionid>` runs; `None` lets every such send through.
+    pub directory: Option<SessionDirectory>,
+}
+
+/// Answers whether a session id names a session the host can deliver to.
+///
+/// App. C.1 requires `error.communication` on the internal queue *when the
+/// `<send>` executes* if its target session cannot be reached (W3C test 496
+/// raises an event right after and expects the error first), so the host
+/// must answer synchronously. This is a look-up, not I/O.
+#[derive(Clone)]
+pub struct SessionDirectory(pub Rc<dyn Fn(&str) -> bool>);
+
+impl SessionDirectory {
+    /// Whether a session with this id exists.
+    pub fn contains(&self, session_id: &str) -> bool {
+        (self.0)(session_id)
+    }
+}
+
+impl std::fmt::Debug for SessionDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionDirectory")
+    }
 }
 
 impl SessionOptions {
@@ -48,6 +74,7 @@ impl SessionOptions {
             session_id: session_id.into(),
             params: Vec::new(),
             max_microsteps: 100_000,
+            directory: None,
         }
     }
 }
@@ -81,8 +108,11 @@ pub enum Outcome {
 /// until it returns `None` and carries out the actions in order, then reads
 /// `poll_timeout` again. Events the session sends to itself come back as
 /// [`Action::Send`] with no target: the host appends them to the session's
-/// external queue like any other external event. The session never reads a
-/// clock, a file or a socket.
+/// external queue like any other external event. After an
+/// [`Action::CancelInvoke`], the host delivers nothing more from that child
+/// (§6.4.3), but events the child produced before it ended are still
+/// delivered (W3C test 236). The session never reads a clock, a file or a
+/// socket.
 pub struct Interpreter {
     /// The shared, prepared document.
     document: Arc<Document>,
@@ -244,12 +274,6 @@ impl Interpreter {
         self.now = now;
         self.microsteps = 0;
         self.datamodel.begin_macrostep(now);
-        // §6.4: events from an invocation that was cancelled are ignored.
-        if let Some(invokeid) = event.invokeid.as_deref() {
-            if !self.invocations.iter().any(|i| i.invokeid == invokeid) {
-                return;
-            }
-        }
         self.datamodel.set_event(&event);
         self.finalize_and_forward(&event);
         self.select_transitions(&event);
