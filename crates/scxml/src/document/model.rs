@@ -96,6 +96,9 @@ pub struct Document {
     /// Whether any code calls `In(...)`; if not, the data model needs no view
     /// of the configuration.
     pub uses_in: bool,
+    /// Whether any state has an eventless transition; if not, a macrostep
+    /// never looks for one.
+    pub has_eventless: bool,
 }
 
 impl Document {
@@ -175,6 +178,9 @@ pub struct State {
     pub data: Vec<DataItem>,
     /// For `<final>`: its `<donedata>`.
     pub donedata: Option<DoneData>,
+    /// Whether one of `transitions` is eventless, so that
+    /// `selectEventlessTransitions` can skip the states that have none.
+    pub has_eventless: bool,
     /// Where the element starts.
     pub location: Location,
 }

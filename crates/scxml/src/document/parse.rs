@@ -786,6 +786,7 @@ impl<'c, 'a> Parser<'c, 'a> {
             invokes: Vec::new(),
             data: Vec::new(),
             donedata: None,
+            has_eventless: false,
             location: self.ctx.location(node),
         });
         self.explicit_id.push(written.is_some());

@@ -18,6 +18,14 @@ impl Parser<'_, '_> {
             self.transitions[t].domain = domain;
         }
         let uses_in = self.code.iter().any(|c| calls_in(&c.text));
+        for state in &mut self.states {
+            state.has_eventless = !state.is_history()
+                && state
+                    .transitions
+                    .iter()
+                    .any(|t| self.transitions[t.index()].events.is_empty());
+        }
+        let has_eventless = self.states.iter().any(|s| s.has_eventless);
         Ok(Document {
             name: self.name,
             datamodel: "ecmascript".to_owned(),
@@ -30,6 +38,7 @@ impl Parser<'_, '_> {
             state_ids: self.state_ids,
             descriptors: self.descriptors,
             uses_in,
+            has_eventless,
         })
     }
 

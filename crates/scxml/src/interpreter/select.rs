@@ -15,6 +15,10 @@ impl Interpreter {
     /// document order, the first eventless transition whose condition holds,
     /// on the state or its nearest ancestor that has one. Fills `step.enabled`.
     pub(super) fn select_eventless_transitions(&mut self) {
+        if !self.document.has_eventless {
+            self.step.enabled.clear();
+            return;
+        }
         self.select(None);
     }
 
@@ -37,7 +41,12 @@ impl Interpreter {
             }
             let mut current = Some(state);
             'ancestors: while let Some(s) = current {
-                for &t in &document.state(s).transitions {
+                let candidate = document.state(s);
+                if event.is_none() && !candidate.has_eventless {
+                    current = candidate.parent.filter(|p| *p != StateId::ROOT);
+                    continue;
+                }
+                for &t in &candidate.transitions {
                     let transition = document.transition(t);
                     let matches = match event {
                         None => transition.events.is_empty(),
@@ -169,8 +178,7 @@ impl Interpreter {
     /// App. D `getTransitionDomain`: the precomputed domain when it does not
     /// depend on history, otherwise computed from the effective targets.
     pub(super) fn get_transition_domain(&mut self, t: TransitionId) -> Option<StateId> {
-        let document = std::sync::Arc::clone(&self.document);
-        let transition = document.transition(t);
+        let transition = self.document.transition(t);
         if transition.targets.is_empty() {
             return None;
         }
@@ -180,6 +188,8 @@ impl Interpreter {
         if let Some(domain) = transition.domain {
             return Some(domain);
         }
+        let document = std::sync::Arc::clone(&self.document);
+        let transition = document.transition(t);
         let mut targets = std::mem::take(&mut self.step.targets);
         targets.clear();
         self.get_effective_target_states(t, &mut targets);

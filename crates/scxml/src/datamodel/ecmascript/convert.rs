@@ -63,40 +63,52 @@ pub(super) fn to_js(ctx: RawCtx, host: &Host, data: &Data) -> Option<Owned> {
     Owned::new(ctx, raw)
 }
 
-/// Builds `_event` (§5.10.1): every field present, `undefined` when absent;
-/// read-only and not extensible, since `_event` is a system variable.
+/// Builds `_event` (§5.10.1): every field present (`'sendid' in _event`
+/// holds, W3C test 331), `undefined` when absent, read-only and not
+/// extensible, since `_event` is a system variable.
+///
+/// The absent fields come from a shared prototype whose fields are all
+/// `undefined`; the object itself defines only the fields the event has.
+/// Building QuickJS objects costs per property, and most events have only a
+/// name, a type and data.
 pub(super) fn event_to_js(ctx: RawCtx, host: &Host, event: &Event) -> Option<Owned> {
-    // SAFETY: a new empty object.
-    let object = Owned::new(ctx, unsafe { qjs::JS_NewObject(ctx) })?;
-    let optional = |s: &Option<String>| match s {
-        Some(s) => js::new_string(ctx, s),
-        None => js::UNDEFINED,
-    };
-    let fields = [
-        ("name", js::new_string(ctx, &event.name)),
-        ("type", js::new_string(ctx, event.kind.as_str())),
-        ("sendid", optional(&event.sendid)),
-        ("origin", optional(&event.origin)),
-        ("origintype", optional(&event.origintype)),
-        ("invokeid", optional(&event.invokeid)),
+    let proto = host.event_proto(ctx)?;
+    // SAFETY: a new empty object with a live prototype.
+    let object = Owned::new(ctx, unsafe { qjs::JS_NewObjectProto(ctx, proto) })?;
+    let atoms = host.event_atoms(ctx);
+    let optional = [
+        &event.sendid,
+        &event.origin,
+        &event.origintype,
+        &event.invokeid,
     ];
-    let mut ok = true;
-    for (name, value) in fields {
-        // `define` consumes the value even when it fails, so every field is freed.
-        ok = js::define(ctx, object.raw(), name, value, js::READ_ONLY_FLAGS) && ok;
+    let name = js::new_string(ctx, &event.name);
+    let kind = js::new_string(ctx, event.kind.as_str());
+    let named = js::define_atom(ctx, object.raw(), atoms[0], name, js::READ_ONLY_FLAGS);
+    let typed = js::define_atom(ctx, object.raw(), atoms[1], kind, js::READ_ONLY_FLAGS);
+    let mut ok = named && typed;
+    for (atom, value) in atoms[2..6].iter().zip(optional) {
+        if let Some(value) = value {
+            let value = js::new_string(ctx, value);
+            // `define_atom` consumes the value even when it fails.
+            let defined = js::define_atom(ctx, object.raw(), *atom, value, js::READ_ONLY_FLAGS);
+            ok = ok && defined;
+        }
     }
     if !ok {
         return None;
     }
-    let data = to_js(ctx, host, &event.data)?;
-    if !js::define(
-        ctx,
-        object.raw(),
-        "data",
-        data.into_raw(),
-        js::READ_ONLY_FLAGS,
-    ) {
-        return None;
+    if !event.data.is_undefined() {
+        let data = to_js(ctx, host, &event.data)?;
+        if !js::define_atom(
+            ctx,
+            object.raw(),
+            atoms[6],
+            data.into_raw(),
+            js::READ_ONLY_FLAGS,
+        ) {
+            return None;
+        }
     }
     // SAFETY: plain call on an object we own.
     if unsafe { qjs::JS_PreventExtensions(ctx, object.raw()) } < 0 {

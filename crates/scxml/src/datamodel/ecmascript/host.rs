@@ -34,7 +34,25 @@ pub(super) struct Host {
     pub(super) original_date: Cell<qjs::JSValue>,
     /// The XML DOM prelude, evaluated the first time XML meets this session.
     pub(super) dom: RefCell<Option<Dom>>,
+    /// Atoms of the `_event` field names, made on the first event and held
+    /// so that building `_event` looks no name up (owned).
+    pub(super) event_atoms: Cell<Option<[qjs::JSAtom; EVENT_FIELDS.len()]>>,
+    /// The prototype of every `_event` object: all fields, `undefined` and
+    /// read-only, so an event defines as own properties only the fields it
+    /// has (owned; `undefined` until the first event is built).
+    pub(super) event_proto: Cell<qjs::JSValue>,
 }
+
+/// The fields of `_event` in the order they are defined (§5.10.1).
+pub(super) const EVENT_FIELDS: [&str; 7] = [
+    "name",
+    "type",
+    "sendid",
+    "origin",
+    "origintype",
+    "invokeid",
+    "data",
+];
 
 /// The state of `_event`. Building the object is deferred to the first read,
 /// because most events are handled by transitions that never look at it.
@@ -58,6 +76,8 @@ impl Host {
             event: RefCell::new(EventSlot::Unbound),
             original_date: Cell::new(js::UNDEFINED),
             dom: RefCell::new(None),
+            event_atoms: Cell::new(None),
+            event_proto: Cell::new(js::UNDEFINED),
         }
     }
 
@@ -72,6 +92,39 @@ impl Host {
         if let Some(dom) = self.dom.borrow_mut().take() {
             dom.release(ctx);
         }
+        // SAFETY: owned reference (or undefined).
+        unsafe { qjs::JS_FreeValue(ctx, self.event_proto.replace(js::UNDEFINED)) };
+        for atom in self.event_atoms.take().into_iter().flatten() {
+            js::free_atom(ctx, atom);
+        }
+    }
+
+    /// The prototype of `_event` objects (borrowed), made on first use.
+    pub(super) fn event_proto(&self, ctx: RawCtx) -> Option<qjs::JSValue> {
+        let proto = self.event_proto.get();
+        if js::tag(proto) == qjs::JS_TAG_OBJECT {
+            return Some(proto);
+        }
+        // SAFETY: a new empty object.
+        let object = js::Owned::new(ctx, unsafe { qjs::JS_NewObject(ctx) })?;
+        for atom in self.event_atoms(ctx) {
+            if !js::define_atom(ctx, object.raw(), atom, js::UNDEFINED, js::READ_ONLY_FLAGS) {
+                return None;
+            }
+        }
+        let raw = object.into_raw();
+        self.event_proto.set(raw);
+        Some(raw)
+    }
+
+    /// The atoms of [`EVENT_FIELDS`], made on first use.
+    pub(super) fn event_atoms(&self, ctx: RawCtx) -> [qjs::JSAtom; EVENT_FIELDS.len()] {
+        if let Some(atoms) = self.event_atoms.get() {
+            return atoms;
+        }
+        let atoms = EVENT_FIELDS.map(|name| js::atom(ctx, name));
+        self.event_atoms.set(Some(atoms));
+        atoms
     }
 
     /// The next `Math.random()` value in [0, 1): SplitMix64, top 53 bits.

@@ -133,6 +133,21 @@ pub(super) fn define(
     ok >= 0
 }
 
+/// Defines `obj[atom] = value` with `flags`, taking ownership of `value`.
+pub(super) fn define_atom(
+    ctx: RawCtx,
+    obj: qjs::JSValue,
+    atom: qjs::JSAtom,
+    value: qjs::JSValue,
+    flags: i32,
+) -> bool {
+    // SAFETY: `value` is owned and consumed by the call; the atom is borrowed.
+    let ok = unsafe {
+        qjs::JS_DefinePropertyValue(ctx, obj, atom, value, flags | qjs::JS_PROP_THROW as i32)
+    };
+    ok >= 0
+}
+
 /// `obj[name]`, owned.
 pub(super) fn get(ctx: RawCtx, obj: qjs::JSValue, name: &str) -> Option<Owned> {
     let atom = atom(ctx, name);

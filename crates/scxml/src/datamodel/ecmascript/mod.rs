@@ -8,7 +8,7 @@
 //!
 //! Each piece of document code is compiled the first time it runs and kept:
 //! an expression as a function `function(){return (expr)}`, a location as a
-//! strict-mode setter `function(){'use strict'; (location) = arguments[0]}` (so an
+//! strict-mode setter `function(v){'use strict'; (location) = v}` (so an
 //! undeclared name is an error instead of a new global, §5.4), a `<script>`
 //! as global code (so `var` and function declarations make globals, §5.8).
 //! Time (`Date`) and randomness (`Math.random`) come from the host, so a
@@ -169,7 +169,10 @@ impl DataModel for EcmaScript {
 
     fn begin_macrostep(&mut self, now: Timestamp) {
         self.session.host.now_ms.set(now.as_millis() as f64);
-        self.session.deadline = Some(Instant::now() + self.session.budget);
+        // The deadline is set on the first evaluation of the macrostep
+        // (`arm_budget`): most macrosteps of a routing strategy run no script,
+        // and reading the clock for each would cost more than they do.
+        self.session.deadline = None;
     }
 
     fn set_configuration(&mut self, active: &[u64]) {
@@ -555,6 +558,13 @@ impl Session {
                 let wrapped = format!("(function(){{return ({text}\n);}})");
                 self.compile(ctx, code, &wrapped, Slot::Read)
             }
+            // A script that declares nothing behaves the same inside a
+            // function, and a function call is much cheaper than evaluating
+            // global code (which instantiates its bytecode every time).
+            CodeKind::Script if !may_declare_globals(&source.text) => {
+                let wrapped = format!("(function(){{{}\n}})", source.text);
+                self.compile(ctx, code, &wrapped, Slot::Read)
+            }
             CodeKind::Script => self.compile(ctx, code, &source.text, Slot::Script),
         };
         self.read[code.index()] = match &result {
@@ -580,7 +590,9 @@ impl Session {
         let document = Arc::clone(&self.document);
         let text = &document.code[location.index()].text;
         // Strict mode: assigning an undeclared name or a read-only property throws.
-        let wrapped = format!("(function(){{'use strict';({text}\n)=arguments[0];}})");
+        // A named parameter rather than `arguments[0]`: building the
+        // `arguments` object on every call would double the cost of `<assign>`.
+        let wrapped = format!("(function($orca$value){{'use strict';({text}\n)=$orca$value;}})");
         let result = self
             .compile(ctx, location, &wrapped, Slot::Write)
             .map_err(|e| match e {
@@ -772,6 +784,22 @@ fn snippet(text: &str) -> String {
     }
 }
 
+/// Whether a script may create global bindings (or otherwise depend on
+/// running as global code): it contains a declaration keyword or `eval`
+/// anywhere, even in a string or comment. Conservative by design: a false
+/// positive only costs speed.
+fn may_declare_globals(text: &str) -> bool {
+    const WORDS: [&str; 6] = ["var", "let", "const", "function", "class", "eval"];
+    let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    WORDS.iter().any(|word| {
+        text.match_indices(word).any(|(at, _)| {
+            let end = at + word.len();
+            (at == 0 || !is_word(bytes[at - 1])) && (end == bytes.len() || !is_word(bytes[end]))
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -806,6 +834,7 @@ mod tests {
             invokes: Vec::new(),
             data: Vec::new(),
             donedata: None,
+            has_eventless: false,
             location: Location::default(),
         };
         let states = vec![
@@ -837,6 +866,7 @@ mod tests {
             state_ids,
             descriptors: Vec::new(),
             uses_in: true,
+            has_eventless: false,
         })
     }
 
@@ -1304,5 +1334,27 @@ mod tests {
             .is_some());
         b.execute(CodeId(0)).unwrap();
         assert_eq!(b.evaluate_string(CodeId(1)).unwrap(), "stringnumber");
+    }
+
+    #[test]
+    fn scripts_that_declare_run_as_global_code() {
+        assert!(may_declare_globals("var x = 1;"));
+        assert!(may_declare_globals("function f() {}"));
+        assert!(may_declare_globals("x = 1; let y = 2"));
+        assert!(!may_declare_globals("segments.push({ kind: 'talk' });"));
+        assert!(!may_declare_globals("variable = functional + classy;"));
+        let mut m = session(&[
+            (
+                "function twice(n) { return 2 * n; } var declared = twice(2);",
+                S,
+            ),
+            ("declared + twice(1)", E),
+            ("declared = declared * 10;", S),
+            ("declared", E),
+        ]);
+        m.execute(CodeId(0)).unwrap();
+        assert_eq!(m.evaluate(CodeId(1)).unwrap(), Data::Number(6.0));
+        m.execute(CodeId(2)).unwrap();
+        assert_eq!(m.evaluate(CodeId(3)).unwrap(), Data::Number(40.0));
     }
 }
