@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
 use runner::load_document;
+use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::document::FileLoader;
 
 #[derive(Parser)]
@@ -64,7 +65,36 @@ enum Command {
         /// Print events/s, chart load time and peak memory (VmHWM) on stderr.
         #[arg(long)]
         stats: bool,
+        #[command(flatten)]
+        limits: Limits,
     },
+}
+
+/// Resource limits of every session `orca run` starts.
+#[derive(clap::Args)]
+struct Limits {
+    /// Milliseconds of script time one macrostep may use before its script is
+    /// interrupted (the session gets `error.execution` and goes on).
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    script_budget_ms: u64,
+    /// Microsteps one macrostep may take before the session is stopped (a
+    /// document looping on eventless transitions or raised events).
+    #[arg(long, value_name = "N", default_value_t = 100_000)]
+    max_microsteps: u32,
+    /// Script heap, in MiB, of each QuickJS runtime (shared by the sessions on it).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    memory_limit_mib: usize,
+}
+
+impl Limits {
+    /// The data model settings these limits give.
+    fn ecmascript(&self) -> EcmaScriptOptions {
+        EcmaScriptOptions {
+            script_budget: Duration::from_millis(self.script_budget_ms),
+            memory_limit: self.memory_limit_mib.saturating_mul(1024 * 1024),
+            ..EcmaScriptOptions::default()
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -97,6 +127,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             sessions,
             live,
             stats,
+            limits,
         } => {
             let timeout = timeout
                 .map(|secs| {
@@ -116,7 +147,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             if sessions {
                 // `requires = "events"` makes clap refuse --sessions without it.
                 let events = events.unwrap_or_default();
-                return sessions::run_sessions(document, &events, live);
+                return sessions::run_sessions(document, &events, live, &limits);
             }
             let args = run::RunArgs {
                 events,
@@ -124,6 +155,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 timeout,
                 real_time,
                 stats,
+                max_microsteps: limits.max_microsteps,
+                ecmascript: limits.ecmascript(),
             };
             run::run(&args, document, load_time)
         }

@@ -29,6 +29,10 @@ pub(crate) struct RunArgs {
     pub(crate) timeout: Option<Duration>,
     pub(crate) real_time: bool,
     pub(crate) stats: bool,
+    /// `--max-microsteps`.
+    pub(crate) max_microsteps: u32,
+    /// `--script-budget-ms` and `--memory-limit-mib`.
+    pub(crate) ecmascript: EcmaScriptOptions,
 }
 
 /// Why the run loop stopped.
@@ -57,9 +61,10 @@ pub(crate) fn run(
     };
     let options = RunnerOptions {
         clock,
+        max_microsteps: args.max_microsteps,
         ..RunnerOptions::default()
     };
-    let mut runner = EcmaRunner::new(options, EcmaScriptOptions::default(), output.log_sink());
+    let mut runner = EcmaRunner::new(options, args.ecmascript.clone(), output.log_sink());
     let limit = args.timeout.map(|t| runner.now() + t);
     runner.set_deadline(args.timeout.map(|t| Instant::now() + t));
 

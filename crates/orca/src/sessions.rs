@@ -17,7 +17,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use runner::input::EventReader;
 use runner::{EcmaRunner, RunnerOptions, SessionKey};
-use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::{Document, Event, Outcome};
 use serde::Serialize;
 
@@ -45,11 +44,15 @@ pub(crate) fn run_sessions(
     document: Arc<Document>,
     events: &str,
     live: bool,
+    limits: &crate::Limits,
 ) -> anyhow::Result<ExitCode> {
     let sessions = read_sessions(events)?;
     let output = Output::stdout();
-    let options = RunnerOptions::default();
-    let mut runner = EcmaRunner::new(options, EcmaScriptOptions::default(), output.log_sink());
+    let options = RunnerOptions {
+        max_microsteps: limits.max_microsteps,
+        ..RunnerOptions::default()
+    };
+    let mut runner = EcmaRunner::new(options, limits.ecmascript(), output.log_sink());
     let summary = if live {
         run_live(&mut runner, &document, sessions)?
     } else {

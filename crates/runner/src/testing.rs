@@ -211,6 +211,7 @@ pub(crate) fn doc(name: &str) -> Arc<Document> {
         state_ids: HashMap::new(),
         descriptors: Vec::new(),
         uses_in: false,
+        has_eventless: false,
     })
 }
 

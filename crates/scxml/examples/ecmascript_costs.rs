@@ -86,6 +86,7 @@ fn document() -> Arc<Document> {
         invokes: Vec::new(),
         data: Vec::new(),
         donedata: None,
+        has_eventless: false,
         location: Location::default(),
     };
     Arc::new(Document {
@@ -107,6 +108,7 @@ fn document() -> Arc<Document> {
         state_ids: HashMap::from([("root".to_owned(), StateId(0))]),
         descriptors: Vec::new(),
         uses_in: false,
+        has_eventless: false,
     })
 }
 

@@ -464,13 +464,13 @@ impl Interpreter {
             (None, Some(Content::Document(document))) => {
                 InvokeSource::Document(Arc::clone(document))
             }
-            (None, Some(content)) => match {
+            (None, Some(content)) => {
                 let value = self.content_value(content);
-                self.fail(value)?
-            } {
-                Data::String(text) | Data::Xml(text) => InvokeSource::Text(text),
-                other => InvokeSource::Text(other.to_string()),
-            },
+                match self.fail(value)? {
+                    Data::String(text) | Data::Xml(text) => InvokeSource::Text(text),
+                    other => InvokeSource::Text(other.to_string()),
+                }
+            }
             (None, None) => {
                 self.raise_error(
                     "error.execution",
