@@ -34,7 +34,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check SCXML documents: prints `FILE: ok` or `file:line:column: message`.
+    /// Check SCXML documents: prints `FILE: ok`, or `file:line:column: message` on stderr.
     Validate {
         /// The documents.
         #[arg(required = true)]
@@ -171,7 +171,7 @@ fn validate(files: &[PathBuf]) -> ExitCode {
             Ok(_) => println!("{}: ok", file.display()),
             Err(e) => {
                 valid = false;
-                println!("{e}");
+                eprintln!("{e}");
             }
         }
     }
