@@ -46,47 +46,12 @@ impl StateSet {
 
     /// Whether any state with an id in `start..end` is in the set.
     pub(crate) fn any_in_range(&self, start: StateId, end: StateId) -> bool {
-        let (start, end) = (start.index(), end.index());
-        if start >= end {
-            return false;
-        }
-        let (first, last) = (start / 64, (end - 1) / 64);
-        for w in first..=last {
-            let mut mask = u64::MAX;
-            if w == first {
-                mask &= u64::MAX << (start % 64);
-            }
-            if w == last {
-                let top = end - w * 64;
-                if top < 64 {
-                    mask &= (1u64 << top) - 1;
-                }
-            }
-            if self.words[w] & mask != 0 {
-                return true;
-            }
-        }
-        false
+        range_masks(start, end).any(|(w, mask)| self.words[w] & mask != 0)
     }
 
     /// Adds the members of `other` that lie in `start..end` to `self`.
     pub(crate) fn union_range_of(&mut self, other: &StateSet, start: StateId, end: StateId) {
-        let (start, end) = (start.index(), end.index());
-        if start >= end {
-            return;
-        }
-        let (first, last) = (start / 64, (end - 1) / 64);
-        for w in first..=last {
-            let mut mask = u64::MAX;
-            if w == first {
-                mask &= u64::MAX << (start % 64);
-            }
-            if w == last {
-                let top = end - w * 64;
-                if top < 64 {
-                    mask &= (1u64 << top) - 1;
-                }
-            }
+        for (w, mask) in range_masks(start, end) {
             self.words[w] |= other.words[w] & mask;
         }
     }
@@ -116,6 +81,28 @@ impl StateSet {
     pub(crate) fn copy_from(&mut self, other: &StateSet) {
         self.words.copy_from_slice(&other.words);
     }
+}
+
+/// The words covering ids `start..end`, each with the mask of the bits of
+/// the range in it.
+fn range_masks(start: StateId, end: StateId) -> impl Iterator<Item = (usize, u64)> {
+    let (start, end) = (start.index(), end.index());
+    let words = if start < end {
+        start / 64..(end - 1) / 64 + 1
+    } else {
+        0..0
+    };
+    words.map(move |w| {
+        let low = start.saturating_sub(w * 64).min(64);
+        let high = (end - w * 64).min(64);
+        let below_high = if high == 64 {
+            u64::MAX
+        } else {
+            (1u64 << high) - 1
+        };
+        let from_low = if low == 64 { 0 } else { u64::MAX << low };
+        (w, below_high & from_low)
+    })
 }
 
 /// The set bits of one word, lowest first (or highest first in reverse).
@@ -177,6 +164,12 @@ mod tests {
         t.union_range_of(&set(&[5, 70, 140], 200), StateId(6), StateId(141));
         assert_eq!(t.iter().map(|i| i.0).collect::<Vec<_>>(), vec![70, 140]);
         t.remove(StateId(70));
+        let edges = set(&[63, 64], 128);
+        assert!(edges.any_in_range(StateId(0), StateId(64)));
+        assert!(edges.any_in_range(StateId(64), StateId(128)));
+        assert!(!edges.any_in_range(StateId(0), StateId(63)));
+        assert!(!edges.any_in_range(StateId(65), StateId(128)));
+        assert!(!edges.any_in_range(StateId(64), StateId(64)));
         assert!(!t.contains(StateId(70)) && t.contains(StateId(140)));
     }
 }

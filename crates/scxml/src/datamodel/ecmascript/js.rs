@@ -172,18 +172,7 @@ pub(super) fn new_function(
     name: &std::ffi::CStr,
     length: i32,
 ) -> Option<Owned> {
-    // SAFETY: `f` has the C calling convention QuickJS expects.
-    let v = unsafe {
-        qjs::JS_NewCFunction2(
-            ctx,
-            Some(f),
-            name.as_ptr(),
-            length,
-            qjs::JSCFunctionEnum_JS_CFUNC_generic,
-            0,
-        )
-    };
-    Owned::new(ctx, v)
+    new_native(ctx, f, name, length, qjs::JSCFunctionEnum_JS_CFUNC_generic)
 }
 
 /// A native constructor-or-function: called with `new`, its `this` is `new.target`.
@@ -193,17 +182,24 @@ pub(super) fn new_constructor(
     name: &std::ffi::CStr,
     length: i32,
 ) -> Option<Owned> {
-    // SAFETY: as for `new_function`.
-    let v = unsafe {
-        qjs::JS_NewCFunction2(
-            ctx,
-            Some(f),
-            name.as_ptr(),
-            length,
-            qjs::JSCFunctionEnum_JS_CFUNC_constructor_or_func,
-            0,
-        )
-    };
+    new_native(
+        ctx,
+        f,
+        name,
+        length,
+        qjs::JSCFunctionEnum_JS_CFUNC_constructor_or_func,
+    )
+}
+
+fn new_native(
+    ctx: RawCtx,
+    f: NativeFn,
+    name: &std::ffi::CStr,
+    length: i32,
+    kind: qjs::JSCFunctionEnum,
+) -> Option<Owned> {
+    // SAFETY: `f` has the C calling convention QuickJS expects.
+    let v = unsafe { qjs::JS_NewCFunction2(ctx, Some(f), name.as_ptr(), length, kind, 0) };
     Owned::new(ctx, v)
 }
 
