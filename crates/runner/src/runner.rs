@@ -401,6 +401,7 @@ impl<F: SessionFactory> Runner<F> {
                 session_id: id.clone(),
                 params,
                 max_microsteps: self.options.max_microsteps,
+                ioprocessors: Vec::new(),
                 directory: Some(self.directory()),
             },
         )?;

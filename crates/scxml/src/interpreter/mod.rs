@@ -40,6 +40,10 @@ pub struct SessionOptions {
     pub params: Vec<(String, Data)>,
     /// A macrostep that takes more microsteps than this stops the session.
     pub max_microsteps: u32,
+    /// Event I/O processors the host offers besides the SCXML one, as (type
+    /// or short name, location) entries of `_ioprocessors` (e.g. `basichttp`
+    /// and its URL, App. D.2).
+    pub ioprocessors: Vec<(String, String)>,
     /// Which other sessions exist, asked while a `<send>` to
     /// `#_scxml_<sessionid>` runs; `None` lets every such send through.
     pub directory: Option<SessionDirectory>,
@@ -74,6 +78,7 @@ impl SessionOptions {
             session_id: session_id.into(),
             params: Vec::new(),
             max_microsteps: 100_000,
+            ioprocessors: Vec::new(),
             directory: None,
         }
     }
@@ -233,13 +238,15 @@ impl Interpreter {
         self.running = true;
         self.datamodel.begin_macrostep(now);
         let location = format!("#_scxml_{}", self.options.session_id);
+        let mut ioprocessors = vec![
+            (SCXML_EVENT_PROCESSOR.to_owned(), location.clone()),
+            ("scxml".to_owned(), location),
+        ];
+        ioprocessors.extend(self.options.ioprocessors.iter().cloned());
         let system = SystemVariables {
             session_id: self.options.session_id.clone(),
             name: self.document.name.clone(),
-            ioprocessors: vec![
-                (SCXML_EVENT_PROCESSOR.to_owned(), location.clone()),
-                ("scxml".to_owned(), location),
-            ],
+            ioprocessors,
         };
         if let Err(e) = self.datamodel.bind_system(&system) {
             self.stop(format!("cannot bind system variables: {e}"));
