@@ -285,3 +285,23 @@ fn deep_history_restores_the_exact_configuration() {
     host.send("resume", Data::Undefined);
     assert_eq!(host.session.configuration(), vec!["w1b"]);
 }
+
+#[test]
+fn data_lists_the_document_variables_in_document_order() {
+    let chart = format!(
+        r#"<scxml {SCXML} initial="a">
+  <datamodel><data id="count" expr="1"/><data id="caller" expr="({{ ani: '+1555', vip: true }})"/></datamodel>
+  <state id="a">
+    <datamodel><data id="handler" expr="function () {{ return 1; }}"/></datamodel>
+    <transition event="go"><assign location="count" expr="count + 1"/></transition>
+  </state>
+</scxml>"#
+    );
+    let mut host = TestHost::start(&chart);
+    host.send("go", Data::Undefined);
+    let data = host.session.data();
+    assert_eq!(
+        data.to_json(),
+        serde_json::json!({"count": 2, "caller": {"ani": "+1555", "vip": true}, "handler": null})
+    );
+}

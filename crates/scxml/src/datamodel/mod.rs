@@ -106,6 +106,11 @@ pub trait DataModel {
 
     /// Sets `_event` for the event about to be processed (§5.10.1).
     fn set_event(&mut self, event: &Event);
+
+    /// The current values of the document's `<data>` variables, as an
+    /// object in document order (for queries and snapshots). A variable whose
+    /// value cannot be data (a function, a cycle) is `undefined`.
+    fn data_snapshot(&mut self) -> Data;
 }
 
 /// The initial value of a `<data>` declaration.

@@ -385,6 +385,11 @@ impl Interpreter {
         self.outcome.as_ref()
     }
 
+    /// The values of the document's `<data>` variables (for queries).
+    pub fn data(&mut self) -> Data {
+        self.datamodel.data_snapshot()
+    }
+
     /// The session's data model (for hosts that inspect or snapshot it).
     pub fn datamodel_mut(&mut self) -> &mut dyn DataModel {
         self.datamodel.as_mut()

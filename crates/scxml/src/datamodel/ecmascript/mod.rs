@@ -206,6 +206,33 @@ impl DataModel for EcmaScript {
         })
     }
 
+    fn data_snapshot(&mut self) -> Data {
+        let ctx = self.raw();
+        let session = &mut self.session;
+        let document = Arc::clone(&session.document);
+        self.context.with(|_| {
+            let global = js::global(ctx);
+            let mut entries: Vec<(String, Data)> = Vec::new();
+            for item in document.states.iter().flat_map(|s| &s.data) {
+                if entries.iter().any(|(k, _)| *k == item.id) {
+                    continue;
+                }
+                let value = match js::get(ctx, global.raw(), &item.id) {
+                    Some(v) => session
+                        .value_to_data(ctx, v.raw(), None)
+                        .unwrap_or(Data::Undefined),
+                    None => {
+                        // A throwing getter: drop its exception.
+                        let _ = session.exception(ctx, None);
+                        Data::Undefined
+                    }
+                };
+                entries.push((item.id.clone(), value));
+            }
+            Data::Object(entries)
+        })
+    }
+
     fn evaluate_string(&mut self, code: CodeId) -> Result<String, DataModelError> {
         let ctx = self.raw();
         let session = &mut self.session;
