@@ -44,7 +44,7 @@ pub struct Config {
     pub checkpoint_bytes: usize,
     /// Called by the writer after each batch (for metrics); it runs on the
     /// writer thread, so it must be quick.
-    pub observer: Option<Arc<dyn Fn(&BatchReport) + Send + Sync>>,
+    pub observer: Option<Observer>,
 }
 
 impl Config {
@@ -78,6 +78,9 @@ impl std::fmt::Debug for Config {
             .finish()
     }
 }
+
+/// A callback told about every batch (see [`Config::observer`]).
+pub type Observer = Arc<dyn Fn(&BatchReport) + Send + Sync>;
 
 /// What one committed batch looked like (given to [`Config::observer`]).
 #[derive(Clone, Copy, Debug)]

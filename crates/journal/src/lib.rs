@@ -55,7 +55,9 @@ mod ticket;
 mod writer;
 
 pub use error::Error;
-pub use journal::{BatchReport, CompactReport, Config, Journal, Recovered, SessionInfo, Stats};
+pub use journal::{
+    BatchReport, CompactReport, Config, Journal, Observer, Recovered, SessionInfo, Stats,
+};
 pub use record::{
     ActiveInvoke, ContentHash, DocumentRef, Entry, EventKindRecord, EventRecord, Kind,
     OutcomeRecord, Parent, PendingTimer, Record, Snapshot, Start, Value,

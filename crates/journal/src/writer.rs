@@ -211,32 +211,27 @@ impl Writer {
         })();
         let elapsed = started.elapsed();
         let commands = batch.len();
-        let mut failed = 0u64;
-        for (command, result) in batch.drain(..).zip(
-            results
-                .into_iter()
-                .map(Some)
-                .chain(std::iter::repeat_with(|| None)),
-        ) {
-            let result = match (&committed, result) {
+        let mut results = results.into_iter();
+        let outcomes: Vec<Result<Outcome, Error>> = (0..commands)
+            .map(|_| match (&committed, results.next()) {
                 (Err(e), _) => Err(e.clone()),
                 (Ok(()), Some(result)) => result,
                 // apply() ran for every command when the commit succeeded.
                 (Ok(()), None) => Err(Error::Closed),
-            };
-            if result.is_err() {
-                failed += 1;
-            }
-            resolve(command, result);
-        }
+            })
+            .collect();
+        let failed = outcomes.iter().filter(|r| r.is_err()).count();
         if committed.is_err() {
             records = 0;
             bytes = 0;
         }
+        // Counters and the observer first, so that whoever holds a resolved
+        // ticket also sees its batch in the metrics.
         let c = &self.counters;
         c.batches.fetch_add(1, Ordering::Relaxed);
         c.records.fetch_add(records as u64, Ordering::Relaxed);
-        c.failed_commands.fetch_add(failed, Ordering::Relaxed);
+        c.failed_commands
+            .fetch_add(failed as u64, Ordering::Relaxed);
         c.commit_nanos
             .fetch_add(elapsed.as_nanos() as u64, Ordering::Relaxed);
         c.max_batch.fetch_max(records as u64, Ordering::Relaxed);
@@ -246,8 +241,11 @@ impl Writer {
                 records,
                 bytes,
                 commit: elapsed,
-                failed: failed as usize,
+                failed,
             });
+        }
+        for (command, outcome) in batch.drain(..).zip(outcomes) {
+            resolve(command, outcome);
         }
         self.bytes_since_checkpoint += bytes;
         if self.bytes_since_checkpoint >= self.config.checkpoint_bytes {
