@@ -193,15 +193,21 @@ impl Writer {
                 .conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             for command in batch.iter() {
-                let sp = tx.savepoint()?;
-                let result = apply(&sp, command, &self.config);
+                let result = if needs_savepoint(command) {
+                    let sp = tx.savepoint()?;
+                    let result = apply(&sp, command, &self.config);
+                    if result.is_ok() {
+                        sp.commit()?;
+                    }
+                    // Otherwise dropping the savepoint rolls the command
+                    // back alone.
+                    result
+                } else {
+                    apply(&tx, command, &self.config)
+                };
                 if result.is_ok() {
-                    sp.commit()?;
                     records += command.records();
                     bytes += command_bytes(command);
-                } else {
-                    // Dropping the savepoint rolls this command back alone.
-                    drop(sp);
                 }
                 results.push(result);
             }
@@ -297,6 +303,23 @@ fn resolve(command: Command, result: Result<Outcome, Error>) {
             Outcome::Compacted(report) => report,
             Outcome::Done => CompactReport::default(),
         })),
+    }
+}
+
+/// Whether a failure could leave part of the command applied. A single
+/// record fails in its one `INSERT` (SQLite undoes a failed statement by
+/// itself) before its follow-up statements run; the savepoint, which costs
+/// two more statements, is only for commands of several inserts.
+fn needs_savepoint(command: &Command) -> bool {
+    match command {
+        Command::Append { rows, .. } => {
+            rows.len() > 1
+                || rows
+                    .iter()
+                    .any(|r| matches!(r.effect, Effect::Start { .. }))
+        }
+        Command::Snapshot { .. } => false,
+        Command::Compact { .. } => true,
     }
 }
 
