@@ -339,3 +339,27 @@ fn a_ticket_is_a_future() {
     }
     assert_eq!(journal.live_sessions().unwrap(), ["s"]);
 }
+
+#[test]
+fn the_writer_compacts_expired_sessions_by_itself() {
+    let scratch = Scratch::new("auto-compact");
+    let mut config = Config::new(scratch.db());
+    config.keep_ended = Duration::from_millis(1);
+    config.compact_interval = Duration::ZERO;
+    let journal = Journal::open(config).unwrap();
+    for id in ["old", "other"] {
+        let (s, source) = start(None, 0);
+        journal.start(id, s, source).wait().unwrap();
+    }
+    // Ended at 100 ms after the epoch: long expired by the wall clock.
+    let end = Entry::Ended {
+        outcome: OutcomeRecord::Terminated,
+        at: Timestamp::from_millis(100),
+    };
+    journal.append(Record::new("old", 1, end)).wait().unwrap();
+    // The writer compacts after a batch and before taking the next one, so
+    // once a later append is acknowledged the pass has run.
+    journal.append(event("other", 1, "e", 1)).wait().unwrap();
+    assert!(journal.session("old").unwrap().is_none());
+    assert_eq!(journal.live_sessions().unwrap(), ["other"]);
+}
