@@ -363,3 +363,12 @@ fn the_writer_compacts_expired_sessions_by_itself() {
     assert!(journal.session("old").unwrap().is_none());
     assert_eq!(journal.live_sessions().unwrap(), ["other"]);
 }
+
+#[test]
+fn handles_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Journal>();
+    send::<journal::Ticket>();
+    send::<journal::Ticket<journal::CompactReport>>();
+}
