@@ -351,6 +351,11 @@ impl<F: SessionFactory> Runner<F> {
         session(&self.slots, key).map_or_else(Vec::new, |s| s.machine.configuration())
     }
 
+    /// The values of the session's `<data>` variables (for queries).
+    pub fn data(&mut self, key: SessionKey) -> Option<Data> {
+        session_mut(&mut self.slots, key).map(|s| s.machine.data())
+    }
+
     /// The `_sessionid` of the session.
     pub fn session_id(&self, key: SessionKey) -> Option<&str> {
         session(&self.slots, key).map(|s| s.id.as_str())
