@@ -60,6 +60,21 @@ pub struct SessionKey {
     generation: u32,
 }
 
+/// A session id taken with [`Runner::reserve_session_id`] for a session
+/// started later with [`Runner::spawn_reserved`].
+#[derive(Debug)]
+pub struct ReservedId {
+    number: u64,
+    id: String,
+}
+
+impl ReservedId {
+    /// The `_sessionid` the session will have.
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
+}
+
 /// One `<log>` of any session of the tree.
 #[derive(Debug)]
 pub struct LogEntry<'a> {
@@ -241,7 +256,28 @@ impl<F: SessionFactory> Runner<F> {
         document: Arc<Document>,
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
-        Ok(self.create_session(document, params, None, 0)?)
+        let number = self.take_number();
+        Ok(self.create_session(number, document, params, None, 0)?)
+    }
+
+    /// Takes the next session id without creating a session, for hosts that
+    /// must name a session before it starts (a scheduled start).
+    pub fn reserve_session_id(&mut self) -> ReservedId {
+        let number = self.take_number();
+        ReservedId {
+            number,
+            id: self.format_id(number),
+        }
+    }
+
+    /// Like [`spawn`](Self::spawn), under a reserved id.
+    pub fn spawn_reserved(
+        &mut self,
+        id: ReservedId,
+        document: Arc<Document>,
+        params: Vec<(String, Data)>,
+    ) -> Result<SessionKey, RunError> {
+        Ok(self.create_session(id.number, document, params, None, 0)?)
     }
 
     /// Puts an external event on a session's queue. Returns `false` (and
@@ -423,16 +459,27 @@ impl<F: SessionFactory> Runner<F> {
         }
     }
 
+    /// The next session number: ids are a counter, unique for the runner's life.
+    fn take_number(&mut self) -> u64 {
+        let number = self.next_number;
+        self.next_number += 1;
+        number
+    }
+
+    fn format_id(&self, number: u64) -> String {
+        format!("{}{number}", self.options.session_id_prefix)
+    }
+
     /// Creates, registers and starts a session.
     fn create_session(
         &mut self,
+        number: u64,
         document: Arc<Document>,
         params: Vec<(String, Data)>,
         parent: Option<(SessionKey, String)>,
         depth: u32,
     ) -> Result<SessionKey, DataModelError> {
-        let number = self.next_number;
-        let id = format!("{}{number}", self.options.session_id_prefix);
+        let id = self.format_id(number);
         let machine = self.factory.create(
             document,
             SessionOptions {
@@ -444,7 +491,6 @@ impl<F: SessionFactory> Runner<F> {
             },
         )?;
         self.running_ids.borrow_mut().insert(number);
-        self.next_number += 1;
         let (parent_key, invokeid) = match parent {
             Some((key, invokeid)) => (Some(key), Some(invokeid)),
             None => (None, None),
@@ -703,7 +749,9 @@ impl<F: SessionFactory> Runner<F> {
         };
         // An invoke id names one live child; a new one replaces the old.
         self.cancel_invoke(key, &invokeid);
-        if let Err(e) = self.create_session(document, params, Some((key, invokeid)), depth) {
+        let number = self.take_number();
+        if let Err(e) = self.create_session(number, document, params, Some((key, invokeid)), depth)
+        {
             self.raise_error(
                 key,
                 "error.execution",
@@ -1158,6 +1206,16 @@ mod tests {
         assert!(!h.runner.terminate(b));
         h.settle();
         assert_eq!(h.runner.take_ended(), [b]);
+        let reserved = h.runner.reserve_session_id();
+        assert_eq!(reserved.as_str(), "W1-3");
+        let c = h.spawn("c");
+        assert_eq!(h.runner.session_id(c), Some("W1-4"));
+        let late = h.runner.spawn_reserved(reserved, doc("late"), Vec::new());
+        assert_eq!(
+            late.ok()
+                .and_then(|k| h.runner.session_id(k).map(str::to_owned)),
+            Some("W1-3".to_owned())
+        );
         assert_eq!(h.runner.outcome(b), Some(&Outcome::Terminated));
         assert!(h.runner.is_running(a));
         assert_eq!(
@@ -1168,6 +1226,8 @@ mod tests {
                 "W1-1 external hi from #_scxml_W1-2",
                 "W1-2 terminate",
                 "W1-1 external bye from #_scxml_W1-2",
+                "W1-4 start",
+                "W1-3 start",
             ]
         );
     }
