@@ -51,9 +51,6 @@ pub struct Limits {
     /// Commands waiting for one worker thread; beyond it, 503 with
     /// `Retry-After`.
     pub worker_queue: usize,
-    /// How long `/request/{name}` waits for the session's answer, in
-    /// milliseconds.
-    pub request_timeout_ms: u64,
 }
 
 /// A configuration that cannot be used.
@@ -95,7 +92,6 @@ impl Default for Limits {
             max_sessions: 100_000,
             mailbox_depth: 1000,
             worker_queue: 4096,
-            request_timeout_ms: 30_000,
         }
     }
 }
@@ -110,7 +106,7 @@ impl Config {
     /// `ORCA_DATA_DIR`, `ORCA_WORKERS`, `ORCA_AUTH_TOKEN`,
     /// `ORCA_SHUTDOWN_TIMEOUT_MS`, `ORCA_MAX_BODY_BYTES`,
     /// `ORCA_MAX_DOCUMENT_BYTES`, `ORCA_MAX_SESSIONS`, `ORCA_MAILBOX_DEPTH`,
-    /// `ORCA_WORKER_QUEUE`, `ORCA_REQUEST_TIMEOUT_MS`. Others are ignored.
+    /// `ORCA_WORKER_QUEUE`. Others are ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -131,7 +127,6 @@ impl Config {
                 "MAX_SESSIONS" => limits.max_sessions = parse(&name, &value)?,
                 "MAILBOX_DEPTH" => limits.mailbox_depth = parse(&name, &value)?,
                 "WORKER_QUEUE" => limits.worker_queue = parse(&name, &value)?,
-                "REQUEST_TIMEOUT_MS" => limits.request_timeout_ms = parse(&name, &value)?,
                 _ => {}
             }
         }
