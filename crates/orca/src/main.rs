@@ -3,12 +3,14 @@
 //! - `orca validate FILE...` checks SCXML documents.
 //! - `orca run CHART` runs one chart with the `runner` host and writes JSON
 //!   Lines (see `output`); `--sessions` runs the session benchmark.
+//! - `orca serve` runs the orchestration server (see `serve`).
 //!
 //! Exit status: 0 when the session reached a top-level final state (or every
 //! document is valid), 1 otherwise, 2 for an invalid document.
 
 mod output;
 mod run;
+mod serve;
 mod sessions;
 
 use std::path::PathBuf;
@@ -68,6 +70,8 @@ enum Command {
         #[command(flatten)]
         limits: Limits,
     },
+    /// Run the orchestration server (the ORS HTTP API) until ctrl-c or SIGTERM.
+    Serve(serve::ServeArgs),
 }
 
 /// Resource limits of every session `orca run` starts.
@@ -118,6 +122,7 @@ fn main() -> ExitCode {
 fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { files } => Ok(validate(&files)),
+        Command::Serve(args) => serve::serve(args),
         Command::Run {
             chart,
             events,

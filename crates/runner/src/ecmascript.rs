@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use scxml::datamodel::ecmascript::{EcmaScript, EcmaScriptOptions, JsRuntime};
 use scxml::{
-    Action, DataModelError, Document, Event, Interpreter, Outcome, SessionOptions, Timestamp,
+    Action, Data, DataModelError, Document, Event, Interpreter, Outcome, SessionOptions, Timestamp,
 };
 
 use crate::machine::{Machine, SessionFactory};
@@ -172,5 +172,9 @@ impl Machine for EcmaSession {
 
     fn document(&self) -> &Arc<Document> {
         self.interpreter.document()
+    }
+
+    fn data(&mut self) -> Data {
+        self.interpreter.data()
     }
 }

@@ -60,7 +60,9 @@ pub use clock::{wall_clock_now, ClockMode};
 pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
 pub use feed::{Feed, FeedEnd};
 pub use machine::{Machine, SessionFactory};
-pub use runner::{LogEntry, LogSink, RunEnd, RunError, Runner, RunnerOptions, SessionKey};
+pub use runner::{
+    LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,
+};
 
 /// A runner of ECMAScript sessions that loads invoked documents from files.
 pub type EcmaRunner = Runner<EcmaFactory>;

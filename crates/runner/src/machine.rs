@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use scxml::{Action, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp};
+use scxml::{Action, Data, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp};
 
 /// One session as the runner sees it: the inputs and outputs of
 /// [`scxml::Interpreter`], with the same contract (after any input, drain
@@ -35,6 +35,11 @@ pub trait Machine {
     fn configuration(&self) -> Vec<&str>;
     /// The document the session runs.
     fn document(&self) -> &Arc<Document>;
+    /// The values of the document's `<data>` variables, for queries;
+    /// `undefined` for machines without a data model.
+    fn data(&mut self) -> Data {
+        Data::Undefined
+    }
 }
 
 /// Creates the machines of a runner and takes them back when they end.

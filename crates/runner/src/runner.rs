@@ -35,6 +35,10 @@ pub struct RunnerOptions {
     /// How deep invocations may nest (a chart invoking itself would
     /// otherwise recurse without end); deeper invokes get `error.execution`.
     pub max_invoke_depth: u32,
+    /// Put before the counter in every `_sessionid` (`<prefix>1`,
+    /// `<prefix>2`, ...), so that hosts running several runners give every
+    /// session of the process a distinct id. Empty by default.
+    pub session_id_prefix: String,
 }
 
 impl Default for RunnerOptions {
@@ -43,6 +47,7 @@ impl Default for RunnerOptions {
             clock: ClockMode::virtual_from_now(),
             max_microsteps: 100_000,
             max_invoke_depth: 32,
+            session_id_prefix: String::new(),
         }
     }
 }
@@ -53,6 +58,21 @@ impl Default for RunnerOptions {
 pub struct SessionKey {
     index: u32,
     generation: u32,
+}
+
+/// A session id taken with [`Runner::reserve_session_id`] for a session
+/// started later with [`Runner::spawn_reserved`].
+#[derive(Debug)]
+pub struct ReservedId {
+    number: u64,
+    id: String,
+}
+
+impl ReservedId {
+    /// The `_sessionid` the session will have.
+    pub fn as_str(&self) -> &str {
+        &self.id
+    }
 }
 
 /// One `<log>` of any session of the tree.
@@ -144,6 +164,10 @@ pub struct Runner<F: SessionFactory> {
     deadline: Option<Instant>,
     /// Sessions in the arena.
     live: usize,
+    /// Top-level sessions that ended since [`Runner::take_ended`] was last
+    /// called, so that a host learns of ends caused by timers or by other
+    /// sessions' events without scanning every session.
+    ended: Vec<SessionKey>,
 }
 
 struct Slot<M> {
@@ -204,6 +228,7 @@ impl<F: SessionFactory> Runner<F> {
             timers: TimerTable::new(),
             deadline: None,
             live: 0,
+            ended: Vec::new(),
         }
     }
 
@@ -231,7 +256,28 @@ impl<F: SessionFactory> Runner<F> {
         document: Arc<Document>,
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
-        Ok(self.create_session(document, params, None, 0)?)
+        let number = self.take_number();
+        Ok(self.create_session(number, document, params, None, 0)?)
+    }
+
+    /// Takes the next session id without creating a session, for hosts that
+    /// must name a session before it starts (a scheduled start).
+    pub fn reserve_session_id(&mut self) -> ReservedId {
+        let number = self.take_number();
+        ReservedId {
+            number,
+            id: self.format_id(number),
+        }
+    }
+
+    /// Like [`spawn`](Self::spawn), under a reserved id.
+    pub fn spawn_reserved(
+        &mut self,
+        id: ReservedId,
+        document: Arc<Document>,
+        params: Vec<(String, Data)>,
+    ) -> Result<SessionKey, RunError> {
+        Ok(self.create_session(id.number, document, params, None, 0)?)
     }
 
     /// Puts an external event on a session's queue. Returns `false` (and
@@ -351,6 +397,11 @@ impl<F: SessionFactory> Runner<F> {
         session(&self.slots, key).map_or_else(Vec::new, |s| s.machine.configuration())
     }
 
+    /// The values of the session's `<data>` variables (for queries).
+    pub fn data(&mut self, key: SessionKey) -> Option<Data> {
+        session_mut(&mut self.slots, key).map(|s| s.machine.data())
+    }
+
     /// The `_sessionid` of the session.
     pub fn session_id(&self, key: SessionKey) -> Option<&str> {
         session(&self.slots, key).map(|s| s.id.as_str())
@@ -366,6 +417,29 @@ impl<F: SessionFactory> Runner<F> {
             self.release(child);
         }
         self.remove(key);
+    }
+
+    /// Terminates a top-level session as a host command (App. D
+    /// `exitInterpreter`): its `<onexit>` handlers run and what they send is
+    /// delivered, its children are cancelled. Returns `false` if the session
+    /// is gone or has already ended.
+    pub fn terminate(&mut self, key: SessionKey) -> bool {
+        let now = self.clock.now();
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return false;
+        };
+        if session.finished || !session.machine.is_running() {
+            return false;
+        }
+        session.machine.terminate(now);
+        self.drain(key);
+        true
+    }
+
+    /// The top-level sessions that ended since the last call, in the order
+    /// they ended. They stay readable until [`release`](Self::release)d.
+    pub fn take_ended(&mut self) -> Vec<SessionKey> {
+        std::mem::take(&mut self.ended)
     }
 
     /// Number of sessions alive (or ended and not yet released).
@@ -385,16 +459,27 @@ impl<F: SessionFactory> Runner<F> {
         }
     }
 
+    /// The next session number: ids are a counter, unique for the runner's life.
+    fn take_number(&mut self) -> u64 {
+        let number = self.next_number;
+        self.next_number += 1;
+        number
+    }
+
+    fn format_id(&self, number: u64) -> String {
+        format!("{}{number}", self.options.session_id_prefix)
+    }
+
     /// Creates, registers and starts a session.
     fn create_session(
         &mut self,
+        number: u64,
         document: Arc<Document>,
         params: Vec<(String, Data)>,
         parent: Option<(SessionKey, String)>,
         depth: u32,
     ) -> Result<SessionKey, DataModelError> {
-        let number = self.next_number;
-        let id = number.to_string();
+        let id = self.format_id(number);
         let machine = self.factory.create(
             document,
             SessionOptions {
@@ -406,7 +491,6 @@ impl<F: SessionFactory> Runner<F> {
             },
         )?;
         self.running_ids.borrow_mut().insert(number);
-        self.next_number += 1;
         let (parent_key, invokeid) = match parent {
             Some((key, invokeid)) => (Some(key), Some(invokeid)),
             None => (None, None),
@@ -522,6 +606,7 @@ impl<F: SessionFactory> Runner<F> {
         }
         let Some(parent) = parent else {
             // Top-level sessions stay readable until released.
+            self.ended.push(key);
             return;
         };
         if unreported {
@@ -664,7 +749,9 @@ impl<F: SessionFactory> Runner<F> {
         };
         // An invoke id names one live child; a new one replaces the old.
         self.cancel_invoke(key, &invokeid);
-        if let Err(e) = self.create_session(document, params, Some((key, invokeid)), depth) {
+        let number = self.take_number();
+        if let Err(e) = self.create_session(number, document, params, Some((key, invokeid)), depth)
+        {
             self.raise_error(
                 key,
                 "error.execution",
@@ -787,14 +874,14 @@ impl<F: SessionFactory> Runner<F> {
     /// The directory given to each session: ids of sessions still running.
     fn directory(&self) -> SessionDirectory {
         let running = Rc::clone(&self.running_ids);
+        let prefix = self.options.session_id_prefix.clone();
         SessionDirectory(Rc::new(move |id: &str| {
-            id.parse::<u64>()
-                .is_ok_and(|n| running.borrow().contains(&n))
+            session_number(&prefix, id).is_some_and(|n| running.borrow().contains(&n))
         }))
     }
 
     fn session_by_id(&self, id: &str) -> Option<SessionKey> {
-        let number: u64 = id.parse().ok()?;
+        let number = session_number(&self.options.session_id_prefix, id)?;
         let key = *self.by_number.get(&number)?;
         session(&self.slots, key)
             .filter(|s| !s.finished)
@@ -866,6 +953,11 @@ fn session_mut<M>(slots: &mut [Slot<M>], key: SessionKey) -> Option<&mut Session
     slot.session.as_mut()
 }
 
+/// The counter of a `_sessionid` made by a runner with this prefix.
+fn session_number(prefix: &str, id: &str) -> Option<u64> {
+    id.strip_prefix(prefix)?.parse().ok()
+}
+
 /// A short description of how a session ended, for error messages.
 fn describe_end(outcome: Option<&Outcome>) -> String {
     match outcome {
@@ -882,7 +974,7 @@ mod tests {
     use scxml::{BASIC_HTTP_EVENT_PROCESSOR, SCXML_INVOKE_TYPE};
 
     use super::*;
-    use crate::testing::{doc, event_name, harness, ts, Input};
+    use crate::testing::{doc, event_name, harness, harness_with_prefix, ts, Input};
 
     #[test]
     fn parent_and_child_reach_each_other_by_every_target_form() {
@@ -1097,6 +1189,47 @@ mod tests {
         assert!(!h
             .runner
             .enqueue(b, Event::external("late", Data::Undefined)));
+    }
+
+    #[test]
+    fn prefixed_ids_route_and_host_terminate_reports_the_end() {
+        let mut h = harness_with_prefix("W1-", |fake, input| match (fake.name.as_str(), input) {
+            ("b", Input::Start) => fake.send(Some("#_scxml_W1-1"), "hi", None),
+            ("b", Input::Terminate) => fake.send(Some("#_scxml_W1-1"), "bye", None),
+            _ => {}
+        });
+        let a = h.spawn("a");
+        let b = h.spawn("b");
+        h.settle();
+        assert_eq!(h.runner.session_id(b), Some("W1-2"));
+        assert!(h.runner.terminate(b));
+        assert!(!h.runner.terminate(b));
+        h.settle();
+        assert_eq!(h.runner.take_ended(), [b]);
+        let reserved = h.runner.reserve_session_id();
+        assert_eq!(reserved.as_str(), "W1-3");
+        let c = h.spawn("c");
+        assert_eq!(h.runner.session_id(c), Some("W1-4"));
+        let late = h.runner.spawn_reserved(reserved, doc("late"), Vec::new());
+        assert_eq!(
+            late.ok()
+                .and_then(|k| h.runner.session_id(k).map(str::to_owned)),
+            Some("W1-3".to_owned())
+        );
+        assert_eq!(h.runner.outcome(b), Some(&Outcome::Terminated));
+        assert!(h.runner.is_running(a));
+        assert_eq!(
+            h.journal(),
+            [
+                "W1-1 start",
+                "W1-2 start",
+                "W1-1 external hi from #_scxml_W1-2",
+                "W1-2 terminate",
+                "W1-1 external bye from #_scxml_W1-2",
+                "W1-4 start",
+                "W1-3 start",
+            ]
+        );
     }
 
     #[test]

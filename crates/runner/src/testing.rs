@@ -226,6 +226,14 @@ pub(crate) struct Harness {
 }
 
 pub(crate) fn harness(script: impl Fn(&mut Fake, &Input<'_>) + 'static) -> Harness {
+    harness_with_prefix("", script)
+}
+
+/// A harness whose session ids start with `prefix`.
+pub(crate) fn harness_with_prefix(
+    prefix: &str,
+    script: impl Fn(&mut Fake, &Input<'_>) + 'static,
+) -> Harness {
     let journal = Journal::default();
     let logs = Journal::default();
     let sink_logs = Rc::clone(&logs);
@@ -237,6 +245,7 @@ pub(crate) fn harness(script: impl Fn(&mut Fake, &Input<'_>) + 'static) -> Harne
         Box::new(NoFiles),
         RunnerOptions {
             clock: ClockMode::Virtual { start: ts(0) },
+            session_id_prefix: prefix.to_owned(),
             ..RunnerOptions::default()
         },
         move |entry: &LogEntry<'_>| {

@@ -1,0 +1,111 @@
+//! The HTTP layer: one module per resource, each exposing `router()`, merged
+//! here with the shared state, the bearer-token check, the body limit and
+//! request tracing.
+
+mod ops;
+mod params;
+mod session;
+mod sessions;
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::document::{DocumentSource, FileSource};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::runtime::Runtime;
+
+/// What every handler shares: the session runtime, the document source,
+/// the metrics and the settings. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) runtime: Arc<Runtime>,
+    pub(crate) documents: Arc<dyn DocumentSource>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) config: Arc<Config>,
+}
+
+impl AppState {
+    /// Starts the worker threads for `config`, with documents read from
+    /// files.
+    pub fn new(config: Config) -> std::io::Result<AppState> {
+        let documents = Arc::new(FileSource::new(config.limits.max_document_bytes));
+        Self::with_documents(config, documents)
+    }
+
+    /// Like [`new`](Self::new), with another source of documents.
+    pub fn with_documents(
+        config: Config,
+        documents: Arc<dyn DocumentSource>,
+    ) -> std::io::Result<AppState> {
+        let metrics = Arc::new(Metrics::new());
+        let runtime = Arc::new(Runtime::new(&config, Arc::clone(&metrics))?);
+        Ok(AppState {
+            runtime,
+            documents,
+            metrics,
+            config: Arc::new(config),
+        })
+    }
+
+    /// The session runtime (to stop it at shutdown).
+    pub fn runtime(&self) -> &Runtime {
+        &self.runtime
+    }
+}
+
+/// The whole API as a router, for [`crate::run`] and for tests.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(session::router())
+        .merge(sessions::router())
+        .merge(ops::router())
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let path = request
+                    .extensions()
+                    .get::<MatchedPath>()
+                    .map_or(request.uri().path(), MatchedPath::as_str);
+                tracing::info_span!("http", method = %request.method(), path)
+            }),
+        )
+        .with_state(state)
+}
+
+/// Requires `Authorization: Bearer <token>` when a token is configured.
+async fn authorize(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if let Some(token) = state.config.auth_token.as_deref() {
+        let given = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !constant_time_eq(given.as_bytes(), token.as_bytes()) {
+            return Err(ApiError::Unauthorized);
+        }
+    }
+    Ok(next.run(request).await)
+}
+
+/// Compares without stopping at the first difference, so that response
+/// times do not reveal how much of a guessed token was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

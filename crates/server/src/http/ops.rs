@@ -1,0 +1,55 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics and the
+//! OpenAPI document of the whole API.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::AppState;
+
+/// The OpenAPI 3.1 document, written by hand next to this crate's sources.
+pub(crate) const OPENAPI: &str = include_str!("../../openapi.json");
+
+pub(super) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route("/openapi.json", get(openapi))
+}
+
+/// `GET /health`: the process is up.
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /ready`: the server takes new sessions (not while shutting down).
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.runtime.is_accepting() {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "shutting_down"})),
+        )
+    }
+}
+
+/// `GET /metrics`: Prometheus text exposition (OpenMetrics).
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+/// `GET /openapi.json`.
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}

@@ -1,0 +1,112 @@
+//! The Orca orchestration server: the ORS HTTP API over a runtime of SCXML
+//! sessions on worker threads, with the operations endpoints around it.
+//!
+//! # Brief overview
+//!
+//! - [`run`] serves the API on a listener until a shutdown future
+//!   completes, then drains: no new sessions, requests in flight answered,
+//!   workers stopped after the macrostep they are in, all within
+//!   [`Config::shutdown_timeout_ms`]. The `orca serve` binary binds the
+//!   socket and passes a ctrl-c/SIGTERM future; tests pass `127.0.0.1:0`.
+//! - [`app`] builds the router from an [`AppState`] (for tests without a
+//!   socket). Routes: the ORS session API under `/scxml/session/`
+//!   (ors-dialect.md §4), `GET /sessions[/{id}]`, `/health`, `/ready`,
+//!   `/metrics` (Prometheus) and `/openapi.json`, which documents every body.
+//! - The runtime runs one worker thread per core, each owning a
+//!   [`runner::Runner`] and the sessions pinned to it; handlers reach workers
+//!   through bounded channels, and each session has a bounded mailbox. A full
+//!   one is a 503 with `Retry-After`, never a dropped event.
+//! - [`Config`]: defaults, a TOML file, `ORCA_*` variables.
+//! - [`DocumentSource`] turns a start's `src` into a document;
+//!   [`FileSource`] reads files.
+//!
+//! What this crate does not do yet: persistence (no journal: sessions are
+//! lost when the process stops), fetching documents over HTTP, answering
+//! `/request/{name}` (it needs the ORS `<ws:response>` action; answered 501),
+//! and routing `#_scxml_<id>` sends between sessions of different workers
+//! (the sender gets `error.communication`).
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod config;
+mod document;
+mod error;
+mod http;
+mod metrics;
+mod runtime;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+pub use config::{Config, ConfigError, Limits, DEFAULT_DATA_DIR, DEFAULT_PORT};
+pub use document::{DocumentSource, DocumentSourceError, FileSource};
+pub use error::ApiError;
+pub use http::{app, AppState};
+pub use runtime::{Runtime, SessionError, SessionInfo, Status};
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The data directory cannot be created.
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The worker threads cannot be started.
+    #[error("cannot start the worker threads: {0}")]
+    Workers(std::io::Error),
+    /// Serving failed.
+    #[error("server error: {0}")]
+    Serve(std::io::Error),
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then shuts down
+/// gracefully within the configured time.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| ServerError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let grace = config.shutdown_timeout();
+    let state = AppState::new(config).map_err(ServerError::Workers)?;
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, workers = state.runtime.worker_count(), "orca serve listening");
+    }
+    let runtime = Arc::clone(&state.runtime);
+    // Told when the shutdown signal came, to start the drain's clock.
+    let signalled = Arc::new(Notify::new());
+    let notify = Arc::clone(&signalled);
+    let on_signal = {
+        let runtime = Arc::clone(&runtime);
+        async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new sessions, draining requests");
+            runtime.stop_accepting();
+            notify.notify_one();
+        }
+    };
+    let serve = axum::serve(listener, app(state)).with_graceful_shutdown(on_signal);
+    let drain_limit = async {
+        signalled.notified().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = serve => result.map_err(ServerError::Serve)?,
+        () = drain_limit => tracing::warn!("requests still running after {grace:?}: dropped"),
+    }
+    if !runtime.shutdown(grace).await {
+        tracing::warn!("workers still busy after {grace:?}: abandoned");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Prometheus metrics of the server, served at `/metrics` in the text
+//! exposition format.
+//!
+//! The metric handles are atomics shared by the HTTP handlers and the worker
+//! threads; only encoding takes the registry's lock.
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// The server's metrics.
+pub(crate) struct Metrics {
+    registry: Mutex<Registry>,
+    /// Sessions running or scheduled.
+    pub(crate) sessions_active: Gauge,
+    /// Sessions started (including scheduled starts when they happen).
+    pub(crate) sessions_started: Counter,
+    /// Sessions that ended, however.
+    pub(crate) sessions_ended: Counter,
+    /// External events accepted through the API.
+    pub(crate) events_in: Counter,
+    /// Time to process one API event: its macrostep and whatever the
+    /// sessions of the worker did as a consequence, until idle.
+    pub(crate) macrostep_seconds: Histogram,
+    /// Commands waiting for each worker.
+    pub(crate) queue_depth: Family<WorkerLabel, Gauge>,
+}
+
+/// The `worker` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct WorkerLabel {
+    pub(crate) worker: u32,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let sessions_active = Gauge::default();
+        let sessions_started = Counter::default();
+        let sessions_ended = Counter::default();
+        let events_in = Counter::default();
+        // 20 µs to ~1.3 s.
+        let macrostep_seconds = Histogram::new(exponential_buckets(0.000_02, 2.0, 17));
+        let queue_depth = Family::<WorkerLabel, Gauge>::default();
+        let mut registry = Registry::default();
+        registry.register(
+            "orca_sessions_active",
+            "Sessions running or scheduled",
+            sessions_active.clone(),
+        );
+        registry.register(
+            "orca_sessions_started",
+            "Sessions started",
+            sessions_started.clone(),
+        );
+        registry.register(
+            "orca_sessions_ended",
+            "Sessions ended",
+            sessions_ended.clone(),
+        );
+        registry.register(
+            "orca_events_in",
+            "External events accepted through the HTTP API",
+            events_in.clone(),
+        );
+        registry.register(
+            "orca_macrostep_seconds",
+            "Time to process one API event until its worker is idle",
+            macrostep_seconds.clone(),
+        );
+        registry.register(
+            "orca_worker_queue_depth",
+            "Commands waiting for each worker thread",
+            queue_depth.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            sessions_active,
+            sessions_started,
+            sessions_ended,
+            events_in,
+            macrostep_seconds,
+            queue_depth,
+        }
+    }
+
+    /// The gauge of worker `index`'s queue.
+    pub(crate) fn queue_gauge(&self, index: usize) -> Gauge {
+        let worker = u32::try_from(index).unwrap_or(u32::MAX);
+        self.queue_depth
+            .get_or_create(&WorkerLabel { worker })
+            .clone()
+    }
+
+    /// The text exposition of every metric.
+    pub(crate) fn encode(&self) -> String {
+        let mut text = String::new();
+        let registry = self.registry.lock().unwrap_or_else(|e| e.into_inner());
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &registry);
+        text
+    }
+}

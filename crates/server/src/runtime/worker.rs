@@ -1,0 +1,499 @@
+//! One worker thread: a [`runner::Runner`] on the real clock, the sessions
+//! pinned to it, and the loop that serves their commands and timers.
+//!
+//! The loop waits on its channel with a timeout equal to its next timer (a
+//! delayed `<send>` of any session, or a scheduled start), takes a batch of
+//! commands, then fires what is due. Each event is processed as soon as it
+//! is taken (one macrostep, then whatever the worker's sessions do in
+//! consequence until idle) and answered then, so an HTTP event request is
+//! answered after the session saw it. Invoked children stay on their
+//! parent's worker, inside the runner.
+//!
+//! `#_scxml_<id>` reaches sessions of the same worker only: the runner's
+//! routing is per thread, and a session on another worker gets
+//! `error.communication` until the runner has a hook to route across
+//! workers.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
+use std::sync::Arc;
+use std::time::Instant;
+
+use prometheus_client::metrics::gauge::Gauge;
+use runner::{ClockMode, EcmaRunner, LogEntry, ReservedId, RunnerOptions, SessionKey};
+use scxml::datamodel::ecmascript::EcmaScriptOptions;
+use scxml::{Data, Document, Event, Outcome, Timestamp};
+use tokio::sync::oneshot;
+
+use super::{Filter, Mailboxes, SessionError, SessionInfo, Snapshot, StartRequest, Status};
+use crate::metrics::Metrics;
+
+/// Ended sessions a worker remembers (for `GET /sessions` and to answer 410
+/// rather than 404); older ones are forgotten.
+const REMEMBERED_ENDED: usize = 1000;
+
+/// Commands taken in one turn before timers get their chance.
+const BATCH: usize = 64;
+
+type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
+
+/// What the HTTP side asks of a worker.
+pub(crate) enum Command {
+    Start {
+        request: StartRequest,
+        reply: Reply<String>,
+    },
+    Event {
+        id: String,
+        event: Event,
+        reply: Reply<()>,
+    },
+    Query {
+        id: String,
+        reply: Reply<Snapshot>,
+    },
+    Terminate {
+        id: String,
+        reply: Reply<()>,
+    },
+    Info {
+        id: String,
+        reply: Reply<SessionInfo>,
+    },
+    List {
+        filter: Arc<Filter>,
+        reply: Reply<Vec<SessionInfo>>,
+    },
+    /// Finish the current command and exit.
+    Stop,
+}
+
+/// What a worker thread is given.
+pub(crate) struct WorkerSetup {
+    pub(crate) index: usize,
+    pub(crate) id_prefix: String,
+    pub(crate) receiver: Receiver<Command>,
+    pub(crate) mailboxes: Arc<Mailboxes>,
+    pub(crate) queue: Gauge,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) sessions: Arc<AtomicUsize>,
+}
+
+/// The body of a worker thread.
+pub(crate) fn run(setup: WorkerSetup) {
+    let span = tracing::info_span!("worker", index = setup.index);
+    let _entered = span.enter();
+    let options = RunnerOptions {
+        clock: ClockMode::Real,
+        session_id_prefix: setup.id_prefix.clone(),
+        ..RunnerOptions::default()
+    };
+    let runner = EcmaRunner::new(options, EcmaScriptOptions::default(), log_to_tracing);
+    let mut worker = Worker {
+        runner,
+        setup,
+        sessions: HashMap::new(),
+        by_key: HashMap::new(),
+        scheduled: BTreeMap::new(),
+        ended: VecDeque::new(),
+    };
+    worker.serve();
+    tracing::debug!("worker stopped");
+}
+
+struct Worker {
+    runner: EcmaRunner,
+    setup: WorkerSetup,
+    /// Top-level sessions of this worker by id: running, scheduled, and the
+    /// last [`REMEMBERED_ENDED`] ended ones.
+    sessions: HashMap<String, Entry>,
+    /// Runner key to session id, for the running ones.
+    by_key: HashMap<SessionKey, String>,
+    /// Starts waiting for their time, by (time, id).
+    scheduled: BTreeMap<(Timestamp, String), Scheduled>,
+    /// Ids of ended sessions, oldest first.
+    ended: VecDeque<String>,
+}
+
+/// A top-level session as the worker tracks it.
+struct Entry {
+    key: Option<SessionKey>,
+    src: String,
+    status: Status,
+    created: Timestamp,
+    started: Option<Timestamp>,
+    ended: Option<Timestamp>,
+    outcome: Option<String>,
+    /// The states it ended in.
+    final_states: Vec<String>,
+}
+
+/// A start waiting for its `idealtime`.
+struct Scheduled {
+    id: ReservedId,
+    document: Arc<Document>,
+    params: Vec<(String, Data)>,
+    /// Events sent to it before it started, delivered after its start.
+    events: Vec<Event>,
+}
+
+impl Worker {
+    fn serve(&mut self) {
+        loop {
+            let first = match self.next_wake() {
+                None => self.setup.receiver.recv().map_err(|_| ()),
+                Some(due) => {
+                    let wait = due.saturating_since(self.runner.now());
+                    match self.setup.receiver.recv_timeout(wait) {
+                        Ok(command) => Ok(command),
+                        Err(RecvTimeoutError::Timeout) => {
+                            self.tick();
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => Err(()),
+                    }
+                }
+            };
+            let Ok(first) = first else {
+                return;
+            };
+            if !self.handle(first) {
+                return;
+            }
+            for _ in 1..BATCH {
+                match self.setup.receiver.try_recv() {
+                    Ok(command) => {
+                        if !self.handle(command) {
+                            return;
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => return,
+                }
+            }
+            self.tick();
+        }
+    }
+
+    /// The earliest timer or scheduled start.
+    fn next_wake(&self) -> Option<Timestamp> {
+        let start = self.scheduled.keys().next().map(|(at, _)| *at);
+        match (self.runner.next_timeout(), start) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Starts what is scheduled for now and fires the due timers.
+    fn tick(&mut self) {
+        let now = self.runner.now();
+        while let Some(entry) = self.scheduled.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let scheduled = entry.remove();
+            self.start_scheduled(scheduled);
+        }
+        if let Err(e) = self.runner.fire_due() {
+            tracing::error!("timers: {e}");
+        }
+        self.collect_ended();
+    }
+
+    /// Handles one command; `false` to stop.
+    fn handle(&mut self, command: Command) -> bool {
+        self.setup.queue.dec();
+        match command {
+            Command::Start { request, reply } => {
+                let _ = reply.send(self.start(request));
+            }
+            Command::Event { id, event, reply } => {
+                self.setup.mailboxes.release(&id);
+                let span = tracing::debug_span!("session", id = %id, event = %event.name);
+                let _entered = span.enter();
+                let _ = reply.send(self.event(&id, event));
+            }
+            Command::Query { id, reply } => {
+                let _ = reply.send(self.query(&id));
+            }
+            Command::Terminate { id, reply } => {
+                let span = tracing::debug_span!("session", id = %id);
+                let _entered = span.enter();
+                let _ = reply.send(self.terminate(&id));
+            }
+            Command::Info { id, reply } => {
+                let info = self.info(&id);
+                let _ = reply.send(info);
+            }
+            Command::List { filter, reply } => {
+                let ids: Vec<String> = self.sessions.keys().cloned().collect();
+                let list = ids
+                    .iter()
+                    .filter_map(|id| self.info(id).ok())
+                    .filter(|info| filter.accepts(info))
+                    .collect();
+                let _ = reply.send(Ok(list));
+            }
+            Command::Stop => return false,
+        }
+        true
+    }
+
+    fn start(&mut self, request: StartRequest) -> Result<String, SessionError> {
+        let StartRequest {
+            document,
+            src,
+            params,
+            at,
+        } = request;
+        let now = self.runner.now();
+        let mut entry = Entry {
+            key: None,
+            src,
+            status: Status::Scheduled,
+            created: now,
+            started: None,
+            ended: None,
+            outcome: None,
+            final_states: Vec::new(),
+        };
+        if let Some(at) = at.filter(|at| *at > now) {
+            let id = self.runner.reserve_session_id();
+            let name = id.as_str().to_owned();
+            self.sessions.insert(name.clone(), entry);
+            self.scheduled.insert(
+                (at, name.clone()),
+                Scheduled {
+                    id,
+                    document,
+                    params,
+                    events: Vec::new(),
+                },
+            );
+            self.setup.metrics.sessions_active.inc();
+            tracing::info!(session = %name, at = at.as_millis(), "session scheduled");
+            return Ok(name);
+        }
+        let key = self
+            .runner
+            .spawn(document, params)
+            .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+        let id = self.runner.session_id(key).unwrap_or_default().to_owned();
+        entry.key = Some(key);
+        entry.status = Status::Running;
+        entry.started = Some(now);
+        self.sessions.insert(id.clone(), entry);
+        self.by_key.insert(key, id.clone());
+        self.setup.metrics.sessions_active.inc();
+        self.setup.metrics.sessions_started.inc();
+        tracing::info!(session = %id, "session started");
+        self.settle();
+        Ok(id)
+    }
+
+    fn start_scheduled(&mut self, scheduled: Scheduled) {
+        let Scheduled {
+            id,
+            document,
+            params,
+            events,
+        } = scheduled;
+        let name = id.as_str().to_owned();
+        let now = self.runner.now();
+        match self.runner.spawn_reserved(id, document, params) {
+            Ok(key) => {
+                if let Some(entry) = self.sessions.get_mut(&name) {
+                    entry.key = Some(key);
+                    entry.status = Status::Running;
+                    entry.started = Some(now);
+                }
+                self.by_key.insert(key, name.clone());
+                self.setup.metrics.sessions_started.inc();
+                tracing::info!(session = %name, "scheduled session started");
+                for event in events {
+                    self.runner.enqueue(key, event);
+                }
+                self.settle();
+            }
+            Err(e) => {
+                tracing::warn!(session = %name, "scheduled session failed to start: {e}");
+                self.end(&name, Some(format!("failed to start: {e}")), Vec::new());
+            }
+        }
+    }
+
+    fn event(&mut self, id: &str, event: Event) -> Result<(), SessionError> {
+        let key = match self.running(id)? {
+            Some(key) => key,
+            None => {
+                // Scheduled: the event waits for the start.
+                if let Some(scheduled) = self.scheduled.values_mut().find(|s| s.id.as_str() == id) {
+                    scheduled.events.push(event);
+                }
+                self.setup.metrics.events_in.inc();
+                return Ok(());
+            }
+        };
+        let started = Instant::now();
+        self.runner.enqueue(key, event);
+        self.settle();
+        self.setup
+            .metrics
+            .macrostep_seconds
+            .observe(started.elapsed().as_secs_f64());
+        self.setup.metrics.events_in.inc();
+        Ok(())
+    }
+
+    fn query(&mut self, id: &str) -> Result<Snapshot, SessionError> {
+        let Some(key) = self.running(id)? else {
+            return Ok(Snapshot {
+                states: Vec::new(),
+                data: serde_json::Value::Null,
+            });
+        };
+        let states = self
+            .runner
+            .configuration(key)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let data = self.runner.data(key).unwrap_or_default().to_json();
+        Ok(Snapshot { states, data })
+    }
+
+    fn terminate(&mut self, id: &str) -> Result<(), SessionError> {
+        match self.running(id)? {
+            Some(key) => {
+                self.runner.terminate(key);
+                self.settle();
+            }
+            None => {
+                self.scheduled.retain(|(_, name), _| name != id);
+                self.end(
+                    id,
+                    Some("terminated before its start".to_owned()),
+                    Vec::new(),
+                );
+            }
+        }
+        tracing::info!(session = %id, "session terminated");
+        Ok(())
+    }
+
+    fn info(&self, id: &str) -> Result<SessionInfo, SessionError> {
+        let entry = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+        let states = match entry.key {
+            Some(key) => self
+                .runner
+                .configuration(key)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
+            None => entry.final_states.clone(),
+        };
+        Ok(SessionInfo {
+            sessionid: id.to_owned(),
+            src: entry.src.clone(),
+            status: entry.status,
+            states,
+            created: entry.created.as_millis(),
+            started: entry.started.map(Timestamp::as_millis),
+            ended: entry.ended.map(Timestamp::as_millis),
+            outcome: entry.outcome.clone(),
+        })
+    }
+
+    /// The runner key of a running session; `None` for a scheduled one.
+    fn running(&self, id: &str) -> Result<Option<SessionKey>, SessionError> {
+        let entry = self
+            .sessions
+            .get(id)
+            .ok_or_else(|| SessionError::NotFound(id.to_owned()))?;
+        match entry.status {
+            Status::Ended => Err(SessionError::Ended(id.to_owned())),
+            Status::Scheduled => Ok(None),
+            Status::Running => Ok(entry.key),
+        }
+    }
+
+    /// Processes what the last input queued, then winds up ended sessions.
+    fn settle(&mut self) {
+        if let Err(e) = self.runner.run_until_idle() {
+            tracing::error!("run: {e}");
+        }
+        self.collect_ended();
+    }
+
+    /// Records the sessions the runner reports ended and frees them.
+    fn collect_ended(&mut self) {
+        for key in self.runner.take_ended() {
+            let Some(id) = self.by_key.remove(&key) else {
+                continue;
+            };
+            let states = self
+                .runner
+                .configuration(key)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            let outcome = describe(self.runner.outcome(key));
+            self.runner.release(key);
+            tracing::info!(session = %id, outcome = %outcome, "session ended");
+            self.end(&id, Some(outcome), states);
+        }
+    }
+
+    /// Marks a session ended, counts it out, and forgets the oldest ended
+    /// sessions beyond [`REMEMBERED_ENDED`].
+    fn end(&mut self, id: &str, outcome: Option<String>, states: Vec<String>) {
+        let now = self.runner.now();
+        let Some(entry) = self.sessions.get_mut(id) else {
+            return;
+        };
+        if entry.status == Status::Ended {
+            return;
+        }
+        entry.status = Status::Ended;
+        entry.key = None;
+        entry.ended = Some(now);
+        entry.outcome = outcome;
+        entry.final_states = states;
+        self.setup.sessions.fetch_sub(1, Ordering::SeqCst);
+        self.setup.metrics.sessions_active.dec();
+        self.setup.metrics.sessions_ended.inc();
+        self.ended.push_back(id.to_owned());
+        while self.ended.len() > REMEMBERED_ENDED {
+            if let Some(old) = self.ended.pop_front() {
+                self.sessions.remove(&old);
+            }
+        }
+    }
+}
+
+/// `<log>` output goes to the tracing subscriber, with the session id.
+fn log_to_tracing(entry: &LogEntry<'_>) {
+    tracing::info!(
+        target: "orca::log",
+        session = entry.session_id,
+        invokeid = entry.invokeid,
+        label = entry.label,
+        level = entry.level,
+        "{}",
+        entry.value
+    );
+}
+
+/// How a session ended, in words.
+fn describe(outcome: Option<&Outcome>) -> String {
+    match outcome {
+        Some(Outcome::Done { final_state }) => format!("done in {final_state}"),
+        Some(Outcome::Terminated) => "terminated".to_owned(),
+        Some(Outcome::Stopped { reason }) => format!("stopped: {reason}"),
+        None => "ended".to_owned(),
+    }
+}
