@@ -77,6 +77,7 @@ fn ors_event(seq: u64) -> Entry {
             origin: None,
             origintype: None,
             invokeid: None,
+            raw: None,
             data: Value::Object(vec![
                 attr("interactionid", Value::String(format!("01ABCDEF{seq:08}"))),
                 attr("type", Value::String("voice".into())),

@@ -49,6 +49,7 @@ mod tests {
                 origin: None,
                 origintype: None,
                 invokeid: None,
+                raw: None,
                 data: Value::Number(f64::INFINITY),
             },
             at: Timestamp::from_millis(7),

@@ -311,6 +311,8 @@ pub struct EventRecord {
     pub invokeid: Option<String>,
     /// `_event.data`.
     pub data: Value,
+    /// `_event.raw`: the message as it arrived (Basic HTTP).
+    pub raw: Option<String>,
 }
 
 /// [`scxml::EventKind`] in a serializable form.
@@ -354,6 +356,7 @@ impl From<&Event> for EventRecord {
             origintype: event.origintype.clone(),
             invokeid: event.invokeid.clone(),
             data: Value::from(&event.data),
+            raw: event.raw.clone(),
         }
     }
 }
@@ -368,6 +371,7 @@ impl From<Event> for EventRecord {
             origintype: event.origintype,
             invokeid: event.invokeid,
             data: event.data.into(),
+            raw: event.raw,
         }
     }
 }
@@ -382,6 +386,7 @@ impl From<EventRecord> for Event {
             origintype: record.origintype,
             invokeid: record.invokeid,
             data: record.data.into(),
+            raw: record.raw,
         }
     }
 }
@@ -544,6 +549,7 @@ mod tests {
             origintype: Some(scxml::SCXML_EVENT_PROCESSOR.into()),
             invokeid: Some("i1".into()),
             data: Data::from("x"),
+            raw: Some("_scxmleventname=done".into()),
         };
         assert_eq!(Event::from(EventRecord::from(&event)), event);
         assert_eq!(Event::from(EventRecord::from(event.clone())), event);

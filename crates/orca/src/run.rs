@@ -7,16 +7,26 @@
 //! by `<send>` to self) has been processed. With `--trace` the configuration
 //! is printed then, once per line; macrosteps caused by delayed events print
 //! nothing of their own.
+//!
+//! The Basic HTTP Event I/O Processor (SCXML 1.0 App. C.2) is there only for
+//! charts that need it, so that others pay nothing: when the chart's text, or
+//! the text of a document it invokes through a literal `src` (recursively),
+//! mentions `basichttp` in any case — the type URI `...#BasicHTTPEventProcessor`,
+//! the short name, `_ioprocessors['basichttp']` — every session gets an
+//! access URI on an ephemeral loopback port and sends of that type become
+//! POSTs. Otherwise such sends fail with `error.communication`.
 
+use std::collections::HashSet;
 use std::io::BufRead;
 use std::process::ExitCode;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{self, Receiver, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use runner::input::{parse_event_line, EventFileError, EventLine, EventReader};
-use runner::{ClockMode, EcmaRunner, FeedEnd, RunError, RunnerOptions, SessionKey};
+use runner::{ClockMode, EcmaRunner, FeedEnd, Inbound, Inbox, RunError, RunnerOptions, SessionKey};
 use scxml::datamodel::ecmascript::EcmaScriptOptions;
+use scxml::document::{FileLoader, Loader, Text};
 use scxml::{Document, Outcome, Timestamp};
 
 use crate::output::Output;
@@ -65,6 +75,9 @@ pub(crate) fn run(
         ..RunnerOptions::default()
     };
     let mut runner = EcmaRunner::new(options, args.ecmascript.clone(), output.log_sink());
+    if uses_basichttp(&document) {
+        runner.set_gateway(basichttp::HttpGateway::start(runner.inbox())?);
+    }
     let limit = args.timeout.map(|t| runner.now() + t);
     runner.set_deadline(args.timeout.map(|t| Instant::now() + t));
 
@@ -187,7 +200,7 @@ impl Driver {
         if let Some(stop) = self.settle_and_trace() {
             return stop;
         }
-        let lines = input.map(spawn_reader);
+        let lines = input.map(|input| spawn_reader(input, self.runner.inbox()));
         let mut number: u64 = 0;
         // A line waiting for its `after_ms` to pass; no further line is read meanwhile.
         let mut pending: Option<(Timestamp, EventLine)> = None;
@@ -219,22 +232,34 @@ impl Driver {
             .into_iter()
             .flatten()
             .min();
+            let timeout = wake.map(|wake| wake.saturating_since(now));
             let receiver = match &lines {
                 Some(receiver) if input_open && pending.is_none() => receiver,
-                _ => match wake {
-                    Some(wake) => {
-                        std::thread::sleep(wake.saturating_since(now));
-                        continue;
+                _ => {
+                    if wake.is_none() && self.runner.in_flight() == 0 {
+                        return Stop::Idle;
                     }
-                    None => return Stop::Idle,
-                },
+                    // Sleeps until the next wake-up unless an HTTP event
+                    // or the result of a POST comes first.
+                    self.runner.wait_for_input(timeout);
+                    continue;
+                }
             };
-            let received = match wake {
-                Some(wake) => receiver.recv_timeout(wake.saturating_since(now)),
-                None => receiver.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            // The reader nudges the runner's inbox after every line, so
+            // one wait serves lines, HTTP events and timers alike.
+            let received = match receiver.try_recv() {
+                Ok(received) => received,
+                Err(TryRecvError::Empty) => {
+                    self.runner.wait_for_input(timeout);
+                    continue;
+                }
+                Err(TryRecvError::Disconnected) => {
+                    input_open = false;
+                    continue;
+                }
             };
             match received {
-                Ok(Ok(text)) => {
+                Ok(text) => {
                     number += 1;
                     match parse_event_line(&text) {
                         Ok(Some(line)) => {
@@ -248,14 +273,12 @@ impl Driver {
                         }
                     }
                 }
-                Ok(Err(e)) => {
+                Err(e) => {
                     return bad_input(
                         &format!("line {}: cannot read: {e}", number + 1),
                         number + 1,
                     )
                 }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => input_open = false,
             }
         }
     }
@@ -309,25 +332,79 @@ fn open_events(events: Option<&str>) -> anyhow::Result<Option<Box<dyn BufRead + 
     })
 }
 
-/// Reads lines on a thread, for the real-time loop.
-fn spawn_reader(mut input: Box<dyn BufRead + Send>) -> Receiver<std::io::Result<String>> {
+/// Reads lines on a thread, for the real-time loop, waking the runner
+/// after each line and at the end.
+fn spawn_reader(
+    mut input: Box<dyn BufRead + Send>,
+    inbox: Inbox,
+) -> Receiver<std::io::Result<String>> {
     let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || loop {
-        let mut line = String::new();
-        match input.read_line(&mut line) {
-            Ok(0) => return,
-            Ok(_) => {
-                if sender.send(Ok(line)).is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                let _ = sender.send(Err(e));
+    std::thread::spawn(move || {
+        loop {
+            let mut line = String::new();
+            let (item, last) = match input.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => (Ok(line), false),
+                Err(e) => (Err(e), true),
+            };
+            if sender.send(item).is_err() {
                 return;
             }
+            inbox.send(Inbound::Wake);
+            if last {
+                break;
+            }
         }
+        // Disconnect first, so that the woken loop sees the end.
+        drop(sender);
+        inbox.send(Inbound::Wake);
     });
     receiver
+}
+
+/// Whether the chart needs the Basic HTTP Event I/O Processor: its text, or
+/// that of a document it invokes through a literal `src` (recursively),
+/// mentions `basichttp` in any case (see the module doc).
+fn uses_basichttp(document: &Document) -> bool {
+    let name = &document.source_name;
+    let Ok(text) = std::fs::read_to_string(name) else {
+        return false;
+    };
+    mentions_basichttp(name, &text, document, &mut HashSet::new())
+}
+
+fn mentions_basichttp(
+    name: &str,
+    text: &str,
+    document: &Document,
+    seen: &mut HashSet<String>,
+) -> bool {
+    if !seen.insert(name.to_owned()) {
+        return false;
+    }
+    if text.to_ascii_lowercase().contains("basichttp") {
+        return true;
+    }
+    let sources = document
+        .states
+        .iter()
+        .flat_map(|state| &state.invokes)
+        .filter_map(|invoke| match &invoke.src {
+            Some(Text::Literal(src)) => Some(src.as_str()),
+            _ => None,
+        });
+    for src in sources {
+        let Ok((child_name, child_text)) = FileLoader.load(name, src) else {
+            continue;
+        };
+        let Ok(child) = scxml::document::parse(&child_text, &child_name, &FileLoader) else {
+            continue;
+        };
+        if mentions_basichttp(&child_name, &child_text, &child, seen) {
+            return true;
+        }
+    }
+    false
 }
 
 fn bad_input(message: &str, line: u64) -> Stop {
@@ -353,4 +430,47 @@ fn print_stats(events: u64, elapsed: Duration, load_time: Duration) {
         "vm_hwm_kib": runner::memory::vm_hwm_kib(),
     });
     eprintln!("{stats}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` in a fresh folder and loads the first as the chart.
+    fn chart(folder: &str, files: &[(&str, &str)]) -> Document {
+        let dir = std::env::temp_dir().join(format!("orca-run-{folder}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.join(name), text).unwrap();
+        }
+        runner::load_document(&dir.join(files[0].0), &FileLoader).unwrap()
+    }
+
+    const PLAIN: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript"><final id="f"/></scxml>"#;
+
+    #[test]
+    fn only_charts_that_mention_basichttp_get_the_listener() {
+        let plain = chart("plain", &[("main.scxml", PLAIN)]);
+        assert!(!uses_basichttp(&plain));
+
+        let direct = PLAIN.replace(
+            "<final id=\"f\"/>",
+            "<state id=\"s\"><onentry><send type=\"BasicHTTP\" target=\"http://127.0.0.1:1/\"/></onentry></state>",
+        );
+        assert!(uses_basichttp(&chart("direct", &[("main.scxml", &direct)])));
+
+        let parent = PLAIN.replace(
+            "<final id=\"f\"/>",
+            "<state id=\"s\"><invoke src=\"child.scxml\"/></state>",
+        );
+        let child = PLAIN.replace(
+            "<final id=\"f\"/>",
+            "<final id=\"f\"><onentry><log expr=\"_ioprocessors.basichttp.location\"/></onentry></final>",
+        );
+        let invoking = chart(
+            "invoke",
+            &[("main.scxml", &parent), ("child.scxml", &child)],
+        );
+        assert!(uses_basichttp(&invoking));
+    }
 }

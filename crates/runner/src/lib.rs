@@ -14,6 +14,11 @@
 //!   costs nothing and runs are deterministic; [`ClockMode::Real`] sleeps.
 //! - [`EcmaFactory`] makes sessions with the ECMAScript data model, each in
 //!   its own JS context, contexts sharing QuickJS runtimes in groups.
+//! - A host may set a [`Gateway`] for the sends the runner cannot deliver
+//!   itself (other event I/O processors such as Basic HTTP, sessions of
+//!   other runners) and feed events and send results back from any thread
+//!   through an [`Inbox`]; a session whose send is pending is held until its
+//!   result comes back (see [`gateway`](crate::Gateway)).
 //! - [`input`] reads event files (JSON Lines), streamed, and
 //!   [`Runner::feed`] delivers them to a session on the virtual clock: the
 //!   run loop of `orca run`.
@@ -35,14 +40,15 @@
 //! - A child that stops without reaching a final state (a broken limit)
 //!   gives its parent `error.execution`.
 //!
-//! What this crate does not do: HTTP (no Basic HTTP Event I/O Processor),
-//! persistence, threads. `orca serve` has its own host.
+//! What this crate does not do: HTTP (the `basichttp` crate plugs the Basic
+//! HTTP Event I/O Processor in as a gateway), persistence, threads.
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod clock;
 mod ecmascript;
 mod feed;
+mod gateway;
 pub mod input;
 mod machine;
 pub mod memory;
@@ -59,6 +65,7 @@ use scxml::{Document, DocumentError};
 pub use clock::{wall_clock_now, ClockMode};
 pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
 pub use feed::{Feed, FeedEnd};
+pub use gateway::{Delivery, Gateway, Handoff, Inbound, Inbox, Refusal, Ticket};
 pub use machine::{Machine, SessionFactory};
 pub use runner::{
     LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,

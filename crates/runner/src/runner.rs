@@ -12,7 +12,7 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use scxml::document::{parse, Loader};
@@ -22,6 +22,7 @@ use scxml::{
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
+use crate::gateway::{Delivery, Gateway, Handoff, Inbound, Inbox, Ticket};
 use crate::machine::{Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
@@ -168,6 +169,17 @@ pub struct Runner<F: SessionFactory> {
     /// called, so that a host learns of ends caused by timers or by other
     /// sessions' events without scanning every session.
     ended: Vec<SessionKey>,
+    /// Where sends the runner cannot deliver go (see [`crate::gateway`]).
+    gateway: Option<Box<dyn Gateway>>,
+    /// The sending half, cloned into every [`Inbox`]; keeping one here
+    /// means `inbound` never disconnects.
+    inbox: mpsc::Sender<Inbound>,
+    /// Events and send results from other threads.
+    inbound: mpsc::Receiver<Inbound>,
+    /// Pending handoffs: the sending session and the send's `sendid`.
+    in_flight: HashMap<Ticket, (SessionKey, Option<String>)>,
+    /// The next ticket number.
+    next_ticket: u64,
 }
 
 struct Slot<M> {
@@ -202,6 +214,12 @@ struct Session<M> {
     done_reported: bool,
     /// Ended; takes no more events.
     finished: bool,
+    /// Pending handoffs of this session: while non-zero the session is held
+    /// (its actions wait in `backlog`, its queue is not served).
+    held: u32,
+    /// Actions made before or during the hold, carried out in order once
+    /// the hold ends.
+    backlog: VecDeque<Action>,
 }
 
 impl<F: SessionFactory> Runner<F> {
@@ -213,6 +231,7 @@ impl<F: SessionFactory> Runner<F> {
         options: RunnerOptions,
         sink: impl LogSink + 'static,
     ) -> Self {
+        let (inbox, inbound) = mpsc::channel();
         Runner {
             factory,
             loader,
@@ -229,7 +248,45 @@ impl<F: SessionFactory> Runner<F> {
             deadline: None,
             live: 0,
             ended: Vec::new(),
+            gateway: None,
+            inbox,
+            inbound,
+            in_flight: HashMap::new(),
+            next_ticket: 0,
         }
+    }
+
+    /// Hands the sends this runner cannot deliver itself to `gateway`, and
+    /// asks it for the extra `_ioprocessors` entries of every new session.
+    pub fn set_gateway(&mut self, gateway: impl Gateway + 'static) {
+        self.gateway = Some(Box::new(gateway));
+    }
+
+    /// A handle through which other threads send this runner events and
+    /// the results of pending sends.
+    pub fn inbox(&self) -> Inbox {
+        Inbox(self.inbox.clone())
+    }
+
+    /// Number of handed-off sends whose result has not come back.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Waits up to `timeout` (for ever if `None`) for a message in the
+    /// inbox and takes in every one queued. Returns whether one came. For
+    /// real-time hosts that would otherwise sleep.
+    pub fn wait_for_input(&mut self, timeout: Option<std::time::Duration>) -> bool {
+        let message = match timeout {
+            Some(timeout) => self.inbound.recv_timeout(timeout).ok(),
+            None => self.inbound.recv().ok(),
+        };
+        let Some(message) = message else {
+            return false;
+        };
+        self.take_in(message);
+        self.receive();
+        true
     }
 
     /// The clock's current reading.
@@ -299,14 +356,32 @@ impl<F: SessionFactory> Runner<F> {
 
     /// Processes queued events, one macrostep at a time, until no session
     /// has any. Time does not pass (a virtual clock stands still).
+    ///
+    /// Messages of the [`inbox`](Self::inbox) are taken in on the way. With
+    /// the virtual clock, handed-off sends take no time: the runner waits
+    /// for their results before it calls itself idle.
     pub fn run_until_idle(&mut self) -> Result<(), RunError> {
         let mut delivered: u32 = 0;
-        while let Some(key) = self.ready.pop_front() {
+        loop {
+            let Some(key) = self.ready.pop_front() else {
+                if self.receive() {
+                    continue;
+                }
+                if self.clock.is_virtual() && !self.in_flight.is_empty() {
+                    self.await_inbound()?;
+                    continue;
+                }
+                return Ok(());
+            };
             let now = self.clock.now();
             let Some(session) = session_mut(&mut self.slots, key) else {
                 continue;
             };
             session.queued = false;
+            if session.held > 0 {
+                // Put back in `ready` when the hold ends.
+                continue;
+            }
             let Some(event) = session.queue.pop_front() else {
                 continue;
             };
@@ -322,9 +397,9 @@ impl<F: SessionFactory> Runner<F> {
             if delivered == 256 {
                 delivered = 0;
                 self.check_deadline()?;
+                self.receive();
             }
         }
-        Ok(())
     }
 
     /// When the earliest armed timer of any session is due.
@@ -345,14 +420,14 @@ impl<F: SessionFactory> Runner<F> {
     pub fn advance(&mut self, to: Timestamp) -> Result<(), RunError> {
         loop {
             self.run_until_idle()?;
-            match self.timers.next().filter(|t| *t <= to) {
-                Some(due) => {
-                    self.clock.wait_until(due);
-                    self.check_deadline()?;
-                    self.fire_timers();
-                }
-                None if self.clock.now() >= to => return Ok(()),
-                None => self.clock.wait_until(to),
+            let due = self.timers.next().filter(|t| *t <= to);
+            if !self.pass_time(due.unwrap_or(to)) {
+                continue;
+            }
+            self.check_deadline()?;
+            match due {
+                Some(_) => self.fire_timers(),
+                None => return Ok(()),
             }
         }
     }
@@ -370,13 +445,21 @@ impl<F: SessionFactory> Runner<F> {
                 return Ok(RunEnd::Finished);
             }
             let Some(due) = self.timers.next() else {
+                if !self.clock.is_virtual() && !self.in_flight.is_empty() {
+                    self.await_inbound()?;
+                    continue;
+                }
                 return Ok(RunEnd::Quiet);
             };
             if let Some(limit) = limit.filter(|limit| due > *limit) {
-                self.clock.wait_until(limit);
+                if !self.pass_time(limit) {
+                    continue;
+                }
                 return Ok(RunEnd::TimeLimit);
             }
-            self.clock.wait_until(due);
+            if !self.pass_time(due) {
+                continue;
+            }
             self.check_deadline()?;
             self.fire_timers();
         }
@@ -480,16 +563,29 @@ impl<F: SessionFactory> Runner<F> {
         depth: u32,
     ) -> Result<SessionKey, DataModelError> {
         let id = self.format_id(number);
-        let machine = self.factory.create(
+        let ioprocessors = match self.gateway.as_mut() {
+            Some(gateway) => gateway.open(&id),
+            None => Vec::new(),
+        };
+        let created = self.factory.create(
             document,
             SessionOptions {
                 session_id: id.clone(),
                 params,
                 max_microsteps: self.options.max_microsteps,
-                ioprocessors: Vec::new(),
+                ioprocessors,
                 directory: Some(self.directory()),
             },
-        )?;
+        );
+        let machine = match created {
+            Ok(machine) => machine,
+            Err(e) => {
+                if let Some(gateway) = self.gateway.as_mut() {
+                    gateway.close(&id);
+                }
+                return Err(e);
+            }
+        };
         self.running_ids.borrow_mut().insert(number);
         let (parent_key, invokeid) = match parent {
             Some((key, invokeid)) => (Some(key), Some(invokeid)),
@@ -509,6 +605,8 @@ impl<F: SessionFactory> Runner<F> {
             cancelled: false,
             done_reported: false,
             finished: false,
+            held: 0,
+            backlog: VecDeque::new(),
         });
         self.by_number.insert(number, key);
         if let (Some(parent), Some(invokeid)) = (parent_key, invokeid) {
@@ -561,15 +659,37 @@ impl<F: SessionFactory> Runner<F> {
         self.live -= 1;
         self.timers.rearm(key, session.armed, None);
         self.by_number.remove(&session.number);
+        if !session.finished {
+            if let Some(gateway) = self.gateway.as_mut() {
+                gateway.close(&session.id);
+            }
+        }
         self.factory.release(session.machine);
     }
 
-    /// Carries out every pending action of a session, then settles it.
+    /// Carries out every pending action of a session, then settles it. A
+    /// held session only collects its actions in its backlog; they are
+    /// carried out, and the session settled, when the hold ends.
     fn drain(&mut self, key: SessionKey) {
-        while let Some(action) =
-            session_mut(&mut self.slots, key).and_then(|s| s.machine.poll_action())
-        {
-            self.perform(key, action);
+        loop {
+            let Some(session) = session_mut(&mut self.slots, key) else {
+                return;
+            };
+            // A cancelled session sends nothing (§6.4), so nothing can hold it.
+            if session.held > 0 && !session.cancelled {
+                while let Some(action) = session.machine.poll_action() {
+                    session.backlog.push_back(action);
+                }
+                return;
+            }
+            let next = match session.backlog.pop_front() {
+                Some(action) => Some(action),
+                None => session.machine.poll_action(),
+            };
+            match next {
+                Some(action) => self.perform(key, action),
+                None => break,
+            }
         }
         self.settle(key);
     }
@@ -591,6 +711,9 @@ impl<F: SessionFactory> Runner<F> {
         }
         session.finished = true;
         self.running_ids.borrow_mut().remove(&session.number);
+        if let Some(gateway) = self.gateway.as_mut() {
+            gateway.close(&session.id);
+        }
         session.queue = VecDeque::new();
         let old = session.armed.take();
         let children = std::mem::take(&mut session.children);
@@ -672,8 +795,14 @@ impl<F: SessionFactory> Runner<F> {
             return;
         };
         if !is_scxml_processor(&kind) {
-            let message = format!("this host cannot deliver through event I/O processor {kind}");
-            self.raise_error(key, "error.communication", event.sendid, message);
+            self.hand_off(
+                key,
+                SendRequest {
+                    target,
+                    kind,
+                    event,
+                },
+            );
             return;
         }
         let sender_parent = sender.parent;
@@ -688,7 +817,23 @@ impl<F: SessionFactory> Runner<F> {
         let destination = match parse_target(target.as_deref()) {
             Target::Own | Target::Internal => Ok(key),
             Target::Parent => sender_parent.ok_or(Unreachable::NoParent),
-            Target::Session(id) => self.session_by_id(id).ok_or(Unreachable::NoSession),
+            Target::Session(id) => match self.session_by_id(id) {
+                Some(destination) => Ok(destination),
+                // Perhaps a session of another runner of the host.
+                None if self.gateway.is_some() => {
+                    let target = target.clone();
+                    self.hand_off(
+                        key,
+                        SendRequest {
+                            target,
+                            kind,
+                            event,
+                        },
+                    );
+                    return;
+                }
+                None => Err(Unreachable::NoSession),
+            },
             Target::Invocation(id) => self.child(key, id).ok_or(Unreachable::NoInvocation),
             Target::Unsupported(_) => Err(Unreachable::Unsupported),
         };
@@ -710,6 +855,128 @@ impl<F: SessionFactory> Runner<F> {
         if !self.enqueue(destination, event) {
             let message = "the target session has ended".to_owned();
             self.raise_error(key, "error.communication", sendid, message);
+        }
+    }
+
+    /// Gives a send to the gateway (see [`crate::gateway`]); without one,
+    /// the target is unreachable.
+    fn hand_off(&mut self, key: SessionKey, request: SendRequest) {
+        let sendid = request.event.sendid.clone();
+        let Some(session_id) = session(&self.slots, key).map(|s| s.id.clone()) else {
+            return;
+        };
+        let Some(gateway) = self.gateway.as_mut() else {
+            let message = format!(
+                "this host cannot deliver through event I/O processor {}",
+                request.kind
+            );
+            self.raise_error(key, "error.communication", sendid, message);
+            return;
+        };
+        let ticket = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        let handoff = Handoff {
+            ticket,
+            session_id,
+            request,
+        };
+        match gateway.send(handoff) {
+            Ok(Delivery::Sent) => {}
+            Ok(Delivery::Pending) => {
+                if let Some(session) = session_mut(&mut self.slots, key) {
+                    session.held += 1;
+                }
+                self.in_flight.insert(ticket, (key, sendid));
+            }
+            Err(refusal) => {
+                let name = refusal.event_name();
+                self.raise_error(key, name, sendid, refusal.to_string());
+            }
+        }
+    }
+
+    /// Takes in every message already in the inbox; whether there was one.
+    fn receive(&mut self) -> bool {
+        let mut any = false;
+        while let Ok(message) = self.inbound.try_recv() {
+            self.take_in(message);
+            any = true;
+        }
+        any
+    }
+
+    /// Blocks for one inbox message (until the deadline, if any).
+    fn await_inbound(&mut self) -> Result<(), RunError> {
+        let message = match self.deadline {
+            Some(deadline) => self
+                .inbound
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| RunError::Deadline)?,
+            // `self.inbox` keeps the channel open, so `recv` cannot fail.
+            None => self.inbound.recv().map_err(|_| RunError::Deadline)?,
+        };
+        self.take_in(message);
+        Ok(())
+    }
+
+    /// Lets time pass until `t`: a jump for the virtual clock; for the real
+    /// one, a wait that input from the inbox cuts short. Returns whether
+    /// `t` was reached.
+    fn pass_time(&mut self, t: Timestamp) -> bool {
+        if self.clock.is_virtual() {
+            self.clock.wait_until(t);
+            return true;
+        }
+        let wait = t.saturating_since(self.clock.now());
+        if wait.is_zero() {
+            return true;
+        }
+        match self.inbound.recv_timeout(wait) {
+            Ok(message) => {
+                self.take_in(message);
+                self.clock.now() >= t
+            }
+            Err(_) => true,
+        }
+    }
+
+    /// Carries out one inbox message.
+    fn take_in(&mut self, message: Inbound) {
+        match message {
+            Inbound::Event { session, event } => {
+                if let Some(key) = self.session_by_id(&session) {
+                    self.enqueue(key, event);
+                }
+            }
+            Inbound::Sent { ticket, result } => {
+                let Some((key, sendid)) = self.in_flight.remove(&ticket) else {
+                    return;
+                };
+                if let Err(message) = result {
+                    self.raise_error(key, "error.communication", sendid, message);
+                }
+                self.release_hold(key);
+            }
+            Inbound::Wake => {}
+        }
+    }
+
+    /// One pending send of `key` is over: at the last one, its backlog is
+    /// carried out and its queue served again.
+    fn release_hold(&mut self, key: SessionKey) {
+        let Some(session) = session_mut(&mut self.slots, key) else {
+            return;
+        };
+        session.held = session.held.saturating_sub(1);
+        if session.held > 0 {
+            return;
+        }
+        self.drain(key);
+        if let Some(session) = session_mut(&mut self.slots, key) {
+            if !session.queue.is_empty() && !session.queued {
+                session.queued = true;
+                self.ready.push_back(key);
+            }
         }
     }
 
@@ -838,6 +1105,7 @@ impl<F: SessionFactory> Runner<F> {
             origintype: Some(SCXML_EVENT_PROCESSOR.to_owned()),
             invokeid: Some(invokeid),
             data: donedata,
+            raw: None,
         };
         self.enqueue(parent, event);
     }
@@ -900,6 +1168,10 @@ impl<F: SessionFactory> Runner<F> {
                 continue;
             };
             session.armed = None;
+            if session.held > 0 && !session.cancelled {
+                // The hold's end settles the session, which re-arms the timer.
+                continue;
+            }
             session.machine.handle_timeout(now);
             self.drain(key);
         }
@@ -974,6 +1246,7 @@ mod tests {
     use scxml::{BASIC_HTTP_EVENT_PROCESSOR, SCXML_INVOKE_TYPE};
 
     use super::*;
+    use crate::gateway::Refusal;
     use crate::testing::{doc, event_name, harness, harness_with_prefix, ts, Input};
 
     #[test]
@@ -1038,6 +1311,127 @@ mod tests {
                 "1 platform error.communication #s5",
             ]
         );
+    }
+
+    /// A gateway that answers every send at once through the inbox: an
+    /// echo event for the sender first (as a POST to oneself would), then
+    /// the result; targets starting with `fail` fail, `refuse` are refused,
+    /// SCXML sends (unknown sessions) are unreachable.
+    struct EchoGateway {
+        inbox: Inbox,
+        calls: Rc<RefCell<Vec<String>>>,
+    }
+
+    impl Gateway for EchoGateway {
+        fn open(&mut self, session_id: &str) -> Vec<(String, String)> {
+            self.calls.borrow_mut().push(format!("open {session_id}"));
+            Vec::new()
+        }
+
+        fn close(&mut self, session_id: &str) {
+            self.calls.borrow_mut().push(format!("close {session_id}"));
+        }
+
+        fn send(&mut self, handoff: Handoff) -> Result<Delivery, Refusal> {
+            let target = handoff.request.target.unwrap_or_default();
+            if handoff.request.kind == SCXML_EVENT_PROCESSOR {
+                return Err(Refusal::Communication(format!("no session {target}")));
+            }
+            if target.starts_with("refuse") {
+                return Err(Refusal::Execution("refused".to_owned()));
+            }
+            let result = if target.starts_with("fail") {
+                Err("no answer".to_owned())
+            } else {
+                let name = format!("echo.{}", handoff.request.event.name);
+                let event = Event::external(name, Data::Undefined);
+                let session = handoff.session_id;
+                self.inbox.send(Inbound::Event { session, event });
+                Ok(())
+            };
+            let ticket = handoff.ticket;
+            self.inbox.send(Inbound::Sent { ticket, result });
+            Ok(Delivery::Pending)
+        }
+    }
+
+    fn echo_gateway(h: &mut crate::testing::Harness) -> Rc<RefCell<Vec<String>>> {
+        let calls: Rc<RefCell<Vec<String>>> = Rc::default();
+        let inbox = h.runner.inbox();
+        h.runner.set_gateway(EchoGateway {
+            inbox,
+            calls: Rc::clone(&calls),
+        });
+        calls
+    }
+
+    #[test]
+    fn a_pending_send_holds_its_session_until_its_result_comes_back() {
+        let mut h = harness(|fake, input| match (event_name(input), input) {
+            (_, Input::Start) => {
+                fake.send_via(BASIC_HTTP_EVENT_PROCESSOR, Some("http://me/"), "a", None);
+                fake.send(None, "after", None);
+            }
+            (Some("after"), _) => fake.finish("end", Data::Undefined),
+            _ => {}
+        });
+        let calls = echo_gateway(&mut h);
+        h.spawn("chart");
+        h.settle();
+        // The echo arrives before what the session did after the send.
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "1 external echo.a",
+                "1 external after from #_scxml_1"
+            ]
+        );
+        assert_eq!(h.runner.in_flight(), 0);
+        assert_eq!(*calls.borrow(), ["open 1", "close 1"]);
+    }
+
+    #[test]
+    fn failed_and_refused_handoffs_give_errors_with_the_sendid() {
+        let mut h = harness(|fake, input| {
+            if matches!(input, Input::Start) {
+                fake.send_via(BASIC_HTTP_EVENT_PROCESSOR, Some("fail"), "a", Some("s1"));
+                fake.send_via(BASIC_HTTP_EVENT_PROCESSOR, Some("refuse"), "b", Some("s2"));
+                fake.send(Some("#_scxml_42"), "c", Some("s3"));
+            }
+        });
+        echo_gateway(&mut h);
+        h.spawn("chart");
+        h.settle();
+        assert_eq!(
+            h.journal(),
+            [
+                "1 start",
+                "1 platform error.communication #s1",
+                "1 platform error.execution #s2",
+                // An unknown `#_scxml_` id goes to the gateway, which
+                // knows no such session either.
+                "1 platform error.communication #s3",
+            ]
+        );
+    }
+
+    #[test]
+    fn inbox_events_reach_sessions_by_id_and_unknown_ids_are_dropped() {
+        let mut h = harness(|_, _| {});
+        let inbox = h.runner.inbox();
+        h.spawn("chart");
+        assert!(inbox.send(Inbound::Event {
+            session: "1".to_owned(),
+            event: Event::external("hello", Data::Undefined),
+        }));
+        assert!(inbox.send(Inbound::Event {
+            session: "9".to_owned(),
+            event: Event::external("lost", Data::Undefined),
+        }));
+        assert!(inbox.send(Inbound::Wake));
+        h.settle();
+        assert_eq!(h.journal(), ["1 start", "1 external hello"]);
     }
 
     #[test]

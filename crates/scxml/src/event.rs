@@ -42,6 +42,11 @@ pub struct Event {
     pub invokeid: Option<String>,
     /// The payload.
     pub data: Data,
+    /// The message as an event I/O processor received it (for Basic HTTP,
+    /// the HTTP request as text). Not a §5.10.1 field: the W3C IRP tests of
+    /// App. D.2 (509, 518-520, 534) read it as `_event.raw`, as uSCXML
+    /// provides it. `_event.raw` is `undefined` when absent.
+    pub raw: Option<String>,
 }
 
 impl Event {

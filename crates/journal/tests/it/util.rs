@@ -77,6 +77,7 @@ pub fn event(session: &str, seq: u64, name: &str, at: u64) -> Record {
                 origin: None,
                 origintype: None,
                 invokeid: None,
+                raw: None,
                 data: Value::Object(vec![("n".into(), Value::Number(seq as f64))]),
             },
             at: Timestamp::from_millis(at),

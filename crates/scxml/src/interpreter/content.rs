@@ -221,6 +221,16 @@ impl Interpreter {
             }
         };
         let internal = target.as_deref() == Some("#_internal");
+        if kind == BASIC_HTTP_EVENT_PROCESSOR && target.is_none() {
+            // App. D.2: Basic HTTP has no default target; the error goes on
+            // the internal queue, ahead of anything sent before (test 577).
+            let message = "<send>: the Basic HTTP event I/O processor needs a target".to_owned();
+            let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
+            let mut error = Event::platform("error.communication", data);
+            error.sendid = sendid;
+            self.internal_queue.push_back(error);
+            return Ok(());
+        }
         if kind == SCXML_EVENT_PROCESSOR {
             if let Some(t) = target.as_deref() {
                 if !t.starts_with("#_") {
@@ -255,6 +265,7 @@ impl Interpreter {
             origintype: Some(SCXML_EVENT_PROCESSOR.to_owned()),
             invokeid: None,
             data,
+            raw: None,
         };
         let due = if internal {
             Due::Internal(event)

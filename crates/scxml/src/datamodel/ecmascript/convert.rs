@@ -110,6 +110,12 @@ pub(super) fn event_to_js(ctx: RawCtx, host: &Host, event: &Event) -> Option<Own
             return None;
         }
     }
+    if let Some(raw) = &event.raw {
+        let value = js::new_string(ctx, raw);
+        if !js::define_atom(ctx, object.raw(), atoms[7], value, js::READ_ONLY_FLAGS) {
+            return None;
+        }
+    }
     // SAFETY: plain call on an object we own.
     if unsafe { qjs::JS_PreventExtensions(ctx, object.raw()) } < 0 {
         return None;

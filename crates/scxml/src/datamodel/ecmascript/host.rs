@@ -44,7 +44,7 @@ pub(super) struct Host {
 }
 
 /// The fields of `_event` in the order they are defined (§5.10.1).
-pub(super) const EVENT_FIELDS: [&str; 7] = [
+pub(super) const EVENT_FIELDS: [&str; 8] = [
     "name",
     "type",
     "sendid",
@@ -52,6 +52,7 @@ pub(super) const EVENT_FIELDS: [&str; 7] = [
     "origintype",
     "invokeid",
     "data",
+    "raw",
 ];
 
 /// The state of `_event`. Building the object is deferred to the first read,

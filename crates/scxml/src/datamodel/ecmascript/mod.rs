@@ -1101,6 +1101,7 @@ mod tests {
             origintype: None,
             invokeid: Some("inv".into()),
             data: data.clone(),
+            raw: None,
         };
         m.set_event(&event);
         assert!(truthy(&mut m, 1));
