@@ -575,6 +575,7 @@ impl<F: SessionFactory> Runner<F> {
                 max_microsteps: self.options.max_microsteps,
                 ioprocessors,
                 directory: Some(self.directory()),
+                custom: None,
             },
         );
         let machine = match created {
