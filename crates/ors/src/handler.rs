@@ -162,10 +162,7 @@ fn fetch(cx: &mut CustomContext<'_>) -> Result<(), CustomError> {
     let accept = cx.evaluate_string("type")?;
     let headers = match cx.evaluate("headers")? {
         None | Some(Data::Undefined) | Some(Data::Null) => Vec::new(),
-        Some(Data::Object(fields)) => fields
-            .into_iter()
-            .map(|(k, v)| (k, text_of(&v)))
-            .collect(),
+        Some(Data::Object(fields)) => fields.into_iter().map(|(k, v)| (k, text_of(&v))).collect(),
         Some(_) => {
             return Err(CustomError::new(
                 "error.illegalvalue",

@@ -264,7 +264,11 @@ impl Parser<'_, '_> {
         if let Some(Text::Literal(value)) = &event {
             if !is_event_name(value) {
                 let value = value.clone();
-                event = Some(Text::Expr(self.push_code(&value, CodeKind::Expression, node)));
+                event = Some(Text::Expr(self.push_code(
+                    &value,
+                    CodeKind::Expression,
+                    node,
+                )));
             }
         }
         let target = self.text_pair(node, "target", "targetexpr")?;
