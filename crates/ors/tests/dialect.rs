@@ -202,7 +202,7 @@ fn session_start_and_ws_response() {
         panic!("{requests:?}")
     };
     assert_eq!(src, "child.scxml");
-    assert_eq!(log, [session_id.clone()]);
+    assert_eq!(log.as_slice(), std::slice::from_ref(session_id));
     assert_eq!(params, &[("parent_sessionid".to_owned(), Data::from("S1"))]);
     assert!(
         matches!(&requests[1], Request::Response { requestid, kind, .. } if requestid == "r1" && kind == "positive")
