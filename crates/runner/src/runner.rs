@@ -575,6 +575,7 @@ impl<F: SessionFactory> Runner<F> {
                 max_microsteps: self.options.max_microsteps,
                 ioprocessors,
                 directory: Some(self.directory()),
+                custom: None,
             },
         );
         let machine = match created {
@@ -778,6 +779,12 @@ impl<F: SessionFactory> Runner<F> {
                     "no handler for custom action <{}> of namespace {:?}",
                     element.name, element.namespace
                 );
+                self.raise_error(key, "error.execution", None, message);
+            }
+            Action::Extension(_) => {
+                // Dialect requests (ORS `session:fetch`, ...) are not carried
+                // out by this host yet.
+                let message = "no host support for this dialect request".to_owned();
                 self.raise_error(key, "error.execution", None, message);
             }
             Action::Done { donedata, .. } => self.report_done(key, donedata),
@@ -1671,6 +1678,9 @@ mod tests {
                             source: String::new(),
                             location: Default::default(),
                         },
+                        attributes: Vec::new(),
+                        params: Vec::new(),
+                        content: None,
                     })));
             }
         });

@@ -36,8 +36,13 @@ pub enum Action {
         /// The ORS `level` attribute.
         level: Option<String>,
     },
-    /// Carry out an element of a foreign namespace.
+    /// Carry out an element of a foreign namespace that no registered
+    /// [`CustomHandler`](crate::CustomHandler) handles.
     Custom(Arc<CustomAction>),
+    /// Carry out a request a custom action handler made: asynchronous work
+    /// whose completion the host reports back as external events (e.g.
+    /// `session.fetch.done`). Its type belongs to the dialect.
+    Extension(crate::ExtensionRequest),
     /// The session reached a top-level final state and has stopped (§3.7).
     /// The host sends `done.invoke.<id>` with `donedata` to the parent, if any.
     Done {

@@ -33,5 +33,8 @@ pub use document::{Document, DocumentError, StateId};
 pub use event::{
     Event, EventKind, BASIC_HTTP_EVENT_PROCESSOR, SCXML_EVENT_PROCESSOR, SCXML_INVOKE_TYPE,
 };
-pub use interpreter::{Interpreter, Outcome, SessionDirectory, SessionOptions};
+pub use interpreter::{
+    CustomContext, CustomError, CustomHandler, CustomHandlers, ExtensionRequest, Interpreter,
+    Outcome, SessionDirectory, SessionOptions,
+};
 pub use time::Timestamp;

@@ -111,6 +111,35 @@ pub trait DataModel {
     /// object in document order (for queries and snapshots). A variable whose
     /// value cannot be data (a function, a cycle) is `undefined`.
     fn data_snapshot(&mut self) -> Data;
+
+    /// Takes what scripts asked of the session through dialect built-ins
+    /// since the last call (ORS `__Raise`, `__Log`), in order. The
+    /// interpreter calls it after each `<script>` and turns each into an
+    /// internal event or a log action. Default: nothing.
+    fn take_effects(&mut self) -> Vec<ScriptEffect> {
+        Vec::new()
+    }
+}
+
+/// A request a script made through a dialect built-in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ScriptEffect {
+    /// Raise an internal event (`__Raise(name, data)`).
+    Raise {
+        /// The event name.
+        name: String,
+        /// Its data.
+        data: Data,
+    },
+    /// Log (`__Log(message, label, level)`).
+    Log {
+        /// The label.
+        label: Option<String>,
+        /// The message.
+        value: Data,
+        /// The level.
+        level: Option<String>,
+    },
 }
 
 /// The initial value of a `<data>` declaration.

@@ -30,10 +30,9 @@ impl Parser<'_, '_> {
     /// One element of executable content.
     fn read_executable(&mut self, node: XmlNode<'_>) -> Result<Executable, DocumentError> {
         if node.tag_name().namespace() != Some(SCXML_NS) {
-            // §4.1: other namespaces are extensions, carried out by the host.
-            return Ok(Executable::Custom(Arc::new(CustomAction {
-                element: element(self.ctx, node),
-            })));
+            // §4.1: other namespaces are extensions, carried out by a dialect
+            // handler or the host.
+            return Ok(Executable::Custom(Arc::new(self.read_custom(node)?)));
         }
         match node.tag_name().name() {
             "raise" => self.read_raise(node),
@@ -90,6 +89,44 @@ impl Parser<'_, '_> {
                 Err(self.ctx.error(node, unexpected_child(parent, other)))
             }
         }
+    }
+
+    /// An element of another namespace: kept whole, its plain attributes
+    /// registered as code, its SCXML `<param>`/`<content>` children read.
+    fn read_custom(&mut self, node: XmlNode<'_>) -> Result<CustomAction, DocumentError> {
+        let attributes = node
+            .attributes()
+            .filter(|a| a.namespace().is_none())
+            .map(|a| CustomAttribute {
+                name: a.name().to_owned(),
+                value: a.value().to_owned(),
+                code: self.push_code(a.value(), CodeKind::Expression, node),
+            })
+            .collect();
+        let mut params = Vec::new();
+        let mut content = None;
+        for child in scxml_children(node) {
+            match child.tag_name().name() {
+                "param" => params.push(self.read_param(child)?),
+                "content" => {
+                    // ORS writes `<content _expr="...">` for `<content expr>`.
+                    content = Some(match child.attribute("_expr") {
+                        Some(expr) => {
+                            Content::Expr(self.push_code(expr, CodeKind::Expression, child))
+                        }
+                        None => self.read_content(child, false)?,
+                    });
+                }
+                // Other SCXML children are the dialect's business (kept in `element`).
+                _ => {}
+            }
+        }
+        Ok(CustomAction {
+            element: element(self.ctx, node),
+            attributes,
+            params,
+            content,
+        })
     }
 
     /// `<raise event>` (§4.2), with the ORS extension of `<param>` children.
@@ -218,12 +255,30 @@ impl Parser<'_, '_> {
                 "namelist",
             ],
         )?;
-        let event = self.text_pair(node, "event", "eventexpr")?;
+        let mut event = self.text_pair(node, "event", "eventexpr")?;
+        // ORS (Composer) writes `event` as an expression (`event="'Entry.done'"`,
+        // `event="'app.' + name"`). A name is a dot-separated list of NMTOKEN
+        // characters (§3.12.1), so a value that cannot be a name (a quote, a
+        // space, `+`, `(`...) is taken as an expression; a valid name stays a
+        // name, so W3C documents are unchanged.
+        if let Some(Text::Literal(value)) = &event {
+            if !is_event_name(value) {
+                let value = value.clone();
+                event = Some(Text::Expr(self.push_code(
+                    &value,
+                    CodeKind::Expression,
+                    node,
+                )));
+            }
+        }
         let target = self.text_pair(node, "target", "targetexpr")?;
         let kind = self.text_pair(node, "type", "typeexpr")?;
         self.exclusive(node, "id", "idlocation")?;
         self.exclusive(node, "delay", "delayexpr")?;
         let delay = match (node.attribute("delay"), node.attribute("delayexpr")) {
+            // ORS writes `delay="'200ms'"`: a delay that is quoted or holds
+            // expression punctuation is evaluated like `delayexpr`.
+            (Some(delay), _) if looks_like_expression(delay) => Some(Delay::Expr(self.push_code(delay, CodeKind::Expression, node))),
             (Some(delay), _) => Some(Delay::Millis(parse_delay(delay).ok_or_else(|| {
                 self.ctx.error(
                     node,
@@ -537,6 +592,22 @@ impl Parser<'_, '_> {
             None => Ok(()),
         }
     }
+}
+
+/// Whether `value` can be an event name: NMTOKEN characters only (§3.12.1).
+pub(crate) fn is_event_name(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | ':' | '*'))
+}
+
+/// Whether an attribute meant as a literal is written as an ECMAScript
+/// expression instead (quoted, or with operators or calls).
+fn looks_like_expression(value: &str) -> bool {
+    value
+        .chars()
+        .any(|c| matches!(c, '\'' | '"' | '+' | '(' | '_' | '[' | '?'))
 }
 
 #[cfg(test)]

@@ -468,10 +468,46 @@ pub struct Invoke {
 
 /// An element of a foreign namespace in executable content, kept whole so that
 /// a dialect can carry it out.
+///
+/// Dialects such as ORS write their action attributes as value expressions
+/// (`srcexpr="_data.url + '/profiles'"`, `method="'get'"`), so every
+/// attribute without a namespace is also registered in the document's code
+/// table, as an expression, at parse time: a handler evaluates it by
+/// [`CodeId`] and the data model compiles it once, on first use (the code
+/// table is never compiled eagerly, so an attribute that is not meant as an
+/// expression costs nothing). The SCXML-namespace `<param>` and `<content>`
+/// children are read like those of `<send>`; ORS's `<content _expr>` counts
+/// as `<content expr>`.
 #[derive(Debug)]
 pub struct CustomAction {
     /// The element itself.
     pub element: Element,
+    /// The attributes without a namespace, in document order, each with its
+    /// code (an expression of the same text).
+    pub attributes: Vec<CustomAttribute>,
+    /// `<param>` children (SCXML namespace).
+    pub params: Vec<Param>,
+    /// A `<content>` child (SCXML namespace).
+    pub content: Option<Content>,
+}
+
+/// One attribute of a [`CustomAction`].
+#[derive(Debug)]
+pub struct CustomAttribute {
+    /// The local name.
+    pub name: String,
+    /// The text as written.
+    pub value: String,
+    /// The same text in the code table, as an expression (or, for a handler
+    /// that assigns to it, a location).
+    pub code: CodeId,
+}
+
+impl CustomAction {
+    /// The attribute called `name`.
+    pub fn attribute(&self, name: &str) -> Option<&CustomAttribute> {
+        self.attributes.iter().find(|a| a.name == name)
+    }
 }
 
 /// A generic XML element.

@@ -17,7 +17,11 @@ impl Parser<'_, '_> {
             let domain = get_transition_domain(&self.states, &self.transitions[t]);
             self.transitions[t].domain = domain;
         }
-        let uses_in = self.code.iter().any(|c| calls_in(&c.text));
+        // `__GetCurrentStates()` (ORS) reads the configuration through `In()`.
+        let uses_in = self
+            .code
+            .iter()
+            .any(|c| calls_in(&c.text) || c.text.contains("__GetCurrentStates"));
         for state in &mut self.states {
             state.has_eventless = !state.is_history()
                 && state

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use crate::action::{Action, InvokeRequest, InvokeSource, SendRequest};
 use crate::data::Data;
-use crate::datamodel::{AssignFrom, DataModelError, DeclareValue};
+use crate::datamodel::{AssignFrom, DataModelError, DeclareValue, ScriptEffect};
 use crate::document::{
     AssignValue, Block, CodeId, Content, DataInit, Delay, DoneData, Executable, Invoke, Param,
     Send, StateId, Text,
@@ -88,6 +88,7 @@ impl Interpreter {
             }
             Executable::Script(code) => {
                 let result = self.datamodel.execute(*code);
+                self.take_script_effects();
                 self.check(result, "<script>")?;
             }
             Executable::If(branches) => {
@@ -108,11 +109,33 @@ impl Interpreter {
                 let id = self.text(sendid, "<cancel> sendidexpr")?;
                 self.timers.cancel(&id);
             }
-            Executable::Custom(action) => {
-                self.actions.push_back(Action::Custom(Arc::clone(action)))
-            }
+            Executable::Custom(action) => self.execute_custom(action)?,
         }
         Ok(())
+    }
+
+    /// Carries out what the script asked through dialect built-ins
+    /// (`__Raise`, `__Log`), in order, even when it then threw.
+    fn take_script_effects(&mut self) {
+        for effect in self.datamodel.take_effects() {
+            match effect {
+                ScriptEffect::Raise { name, data } => self.internal_queue.push_back(Event {
+                    name,
+                    kind: EventKind::Internal,
+                    data,
+                    ..Event::default()
+                }),
+                ScriptEffect::Log {
+                    label,
+                    value,
+                    level,
+                } => self.actions.push_back(Action::Log {
+                    label,
+                    value,
+                    level,
+                }),
+            }
+        }
     }
 
     /// `<foreach>` (§4.6): iterates a shallow copy; an error anywhere ends the
@@ -289,7 +312,7 @@ impl Interpreter {
     }
 
     /// The value of a `<content>`.
-    fn content_value(&mut self, content: &Content) -> Result<Data, String> {
+    pub(super) fn content_value(&mut self, content: &Content) -> Result<Data, String> {
         match content {
             Content::Expr(code) => self
                 .datamodel
@@ -301,7 +324,7 @@ impl Interpreter {
     }
 
     /// `namelist` then `<param>` values, in that order (§6.2.4).
-    fn evaluate_params(
+    pub(super) fn evaluate_params(
         &mut self,
         namelist: &[(String, CodeId)],
         params: &[Param],

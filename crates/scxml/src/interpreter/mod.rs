@@ -10,6 +10,7 @@
 //! [`exit`], [`enter`] and [`content`], under their spec names.
 
 mod content;
+mod custom;
 mod enter;
 mod exit;
 mod select;
@@ -30,6 +31,8 @@ use crate::time::Timestamp;
 use state_set::StateSet;
 use timers::Timers;
 
+pub use custom::{CustomContext, CustomError, CustomHandler, CustomHandlers, ExtensionRequest};
+
 /// Per-session settings.
 #[derive(Clone, Debug)]
 pub struct SessionOptions {
@@ -47,6 +50,9 @@ pub struct SessionOptions {
     /// Which other sessions exist, asked while a `<send>` to
     /// `#_scxml_<sessionid>` runs; `None` lets every such send through.
     pub directory: Option<SessionDirectory>,
+    /// Handlers of foreign-namespace actions (a dialect such as ORS); an
+    /// element without one becomes [`Action::Custom`] for the host.
+    pub custom: Option<CustomHandlers>,
 }
 
 /// Answers whether a session id names a session the host can deliver to.
@@ -80,6 +86,7 @@ impl SessionOptions {
             max_microsteps: 100_000,
             ioprocessors: Vec::new(),
             directory: None,
+            custom: None,
         }
     }
 }

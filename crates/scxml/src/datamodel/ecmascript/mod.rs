@@ -32,7 +32,9 @@ use self::convert::Conversion;
 use self::host::{EventSlot, Host};
 use self::js::{Owned, RawCtx};
 use crate::data::Data;
-use crate::datamodel::{AssignFrom, DataModel, DataModelError, DeclareValue, SystemVariables};
+use crate::datamodel::{
+    AssignFrom, DataModel, DataModelError, DeclareValue, ScriptEffect, SystemVariables,
+};
 use crate::document::{CodeId, CodeKind, Document};
 use crate::event::Event;
 use crate::time::Timestamp;
@@ -49,6 +51,24 @@ pub struct EcmaScriptOptions {
     pub memory_limit: usize,
     /// Seed of `Math.random()`.
     pub random_seed: u64,
+    /// Dialect built-ins (ORS `_genesys`, `uneval`, ...), installed lazily.
+    pub prelude: Option<Arc<Prelude>>,
+}
+
+/// Global code that defines a dialect's built-ins in a session.
+///
+/// Like `Date` and `Math`, it is installed only when the first piece of code
+/// naming one of its `triggers` is compiled, so that sessions that do not
+/// use the dialect pay nothing (the benchmarks' documents never do). Its
+/// script can push effects to the global array `__orca_effects`, as objects
+/// `{raise: name, data}` or `{log: value, label, level}`; they are read by
+/// [`DataModel::take_effects`].
+#[derive(Debug)]
+pub struct Prelude {
+    /// Names whose appearance in compiled code installs the prelude.
+    pub triggers: Vec<String>,
+    /// The global code.
+    pub source: String,
 }
 
 impl Default for EcmaScriptOptions {
@@ -57,6 +77,7 @@ impl Default for EcmaScriptOptions {
             script_budget: Duration::from_secs(1),
             memory_limit: 64 * 1024 * 1024,
             random_seed: 0,
+            prelude: None,
         }
     }
 }
@@ -93,6 +114,10 @@ struct Session {
     /// it for every context (instantiating `Math`) cost a fifth of context
     /// creation and most sessions never read the clock.
     clock_installed: bool,
+    /// The dialect prelude to install, until it is.
+    prelude: Option<Arc<Prelude>>,
+    /// Whether the prelude is installed (then effects may be pending).
+    prelude_installed: bool,
 }
 
 /// What a piece of code is compiled for.
@@ -145,6 +170,8 @@ impl EcmaScript {
             budget: options.script_budget,
             deadline: None,
             clock_installed: false,
+            prelude: options.prelude.clone(),
+            prelude_installed: false,
         };
         let ctx = context.as_raw().as_ptr();
         let host_ptr: *const Host = &*session.host;
@@ -204,6 +231,15 @@ impl DataModel for EcmaScript {
             let v = session.run(ctx, code)?;
             session.value_to_data(ctx, v.raw(), Some(code))
         })
+    }
+
+    fn take_effects(&mut self) -> Vec<ScriptEffect> {
+        if !self.session.prelude_installed {
+            return Vec::new();
+        }
+        let ctx = self.raw();
+        let session = &mut self.session;
+        self.context.with(|_| session.take_effects(ctx))
     }
 
     fn data_snapshot(&mut self) -> Data {
@@ -347,6 +383,48 @@ impl std::fmt::Debug for EcmaScript {
 }
 
 impl Session {
+    /// Reads and empties `__orca_effects` (see [`Prelude`]).
+    fn take_effects(&mut self, ctx: RawCtx) -> Vec<ScriptEffect> {
+        let global = js::global(ctx);
+        let Some(array) = js::get(ctx, global.raw(), "__orca_effects") else {
+            return Vec::new();
+        };
+        if convert::length(ctx, array.raw()).unwrap_or(0) == 0 {
+            return Vec::new();
+        }
+        let data = convert::from_js(ctx, &self.host, array.raw()).unwrap_or(Data::Undefined);
+        js::define(ctx, array.raw(), "length", js::new_number(0.0), 0);
+        let Data::Array(items) = data else {
+            return Vec::new();
+        };
+        let text = |d: Option<&Data>| match d {
+            Some(Data::String(s)) => Some(s.clone()),
+            Some(Data::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        items
+            .into_iter()
+            .filter_map(|item| {
+                let Data::Object(fields) = item else {
+                    return None;
+                };
+                let field = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+                if let Some(name) = text(field("raise")) {
+                    Some(ScriptEffect::Raise {
+                        name,
+                        data: field("data").cloned().unwrap_or(Data::Undefined),
+                    })
+                } else {
+                    field("log").map(|value| ScriptEffect::Log {
+                        label: text(field("label")),
+                        value: value.clone(),
+                        level: text(field("level")),
+                    })
+                }
+            })
+            .collect()
+    }
+
     fn bind_system(&mut self, ctx: RawCtx, system: &SystemVariables) -> Result<(), DataModelError> {
         let global = js::global(ctx);
         let name = match &system.name {
@@ -658,6 +736,36 @@ impl Session {
                 return Err(self.exception(ctx, Some(code)));
             }
             self.clock_installed = true;
+        }
+        if let Some(prelude) = &self.prelude {
+            if prelude.triggers.iter().any(|w| source.contains(w.as_str())) {
+                let prelude = Arc::clone(prelude);
+                self.prelude = None;
+                // The prelude may read the clock (`dayInZone`).
+                if !self.clock_installed {
+                    if !host::install_clock_and_random(ctx, &self.host) {
+                        return Err(self.exception(ctx, Some(code)));
+                    }
+                    self.clock_installed = true;
+                }
+                let mut text = Vec::with_capacity(prelude.source.len() + 1);
+                text.extend_from_slice(prelude.source.as_bytes());
+                text.push(0);
+                // SAFETY: `text` is NUL-terminated and the length excludes the NUL.
+                let result = Owned::new(ctx, unsafe {
+                    qjs::JS_Eval(
+                        ctx,
+                        text.as_ptr().cast(),
+                        prelude.source.len() as _,
+                        c"<prelude>".as_ptr(),
+                        qjs::JS_EVAL_TYPE_GLOBAL as i32,
+                    )
+                });
+                if result.is_none() {
+                    return Err(self.exception(ctx, Some(code)));
+                }
+                self.prelude_installed = true;
+            }
         }
         self.arm_budget();
         let cached = self.runtime.bytecode(&self.document, code, slot);
