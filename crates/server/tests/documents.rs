@@ -29,6 +29,20 @@ const WORKFLOW: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version
   <state id="_composer_entry" initial="$$_MY_PREFIX_$$.Entry"><state id="$$_MY_PREFIX_$$.Entry"/></state>
 </scxml>"#;
 
+/// `_my_prefix` is the resolve id inside the included workflow.
+const PREFIX_APP: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" xmlns:xi="http://www.w3.org/2001/XInclude" version="1.0">
+  <state id="leg"><xi:include href="prefix-wf.scxml" resolveid="wf7"/></state>
+</scxml>"#;
+
+const PREFIX_WF: &str = r#"<state xmlns="http://www.w3.org/2005/07/scxml" id="$$_MY_PREFIX_$$.main" initial="$$_MY_PREFIX_$$.check">
+  <state id="$$_MY_PREFIX_$$.check">
+    <transition cond="_my_prefix === 'wf7'" target="$$_MY_PREFIX_$$.right"/>
+    <transition target="$$_MY_PREFIX_$$.wrong"/>
+  </state>
+  <state id="$$_MY_PREFIX_$$.right"/>
+  <state id="$$_MY_PREFIX_$$.wrong"/>
+</state>"#;
+
 /// Requests the stub got: path and `If-None-Match`.
 type Log = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
@@ -67,6 +81,8 @@ async fn stub(State(log): State<Log>, request: Request) -> Response {
         "/app/src/default.scxml" => ok("max-age=3600", WORKFLOW),
         "/app/src/config.json" => ok("max-age=3600", r#"{"queue": "sales"}"#),
         "/app/include/common.js" => ok("max-age=3600", "var common = 1;"),
+        "/prefix.scxml" => ok("max-age=3600", PREFIX_APP),
+        "/prefix-wf.scxml" => ok("max-age=3600", PREFIX_WF),
         "/big.scxml" => ok(
             "no-store",
             Box::leak(format!("{CHART}{}", " ".repeat(4096)).into_boxed_str()),
@@ -243,7 +259,13 @@ async fn start_requests_map_fetch_failures_to_json_errors() {
     let (status, body) = call(start(format!("{base}/fails.scxml"))).await;
     assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
     assert_eq!(body["error"], "document_server_error");
-    let (status, body) = call(start(format!("{base}/max-age.scxml"))).await;
+    let (status, body) = call(start(format!("{base}/prefix.scxml"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert!(body["sessionid"].is_string());
+    let id = body["sessionid"].as_str().unwrap();
+    let query = Request::get(format!("/scxml/session/{id}/query"))
+        .body(Body::empty())
+        .unwrap();
+    let (status, body) = call(query).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["states"], serde_json::json!(["wf7.right"]));
 }
