@@ -2,11 +2,18 @@
 //! into a parsed, shared [`Document`].
 //!
 //! [`DocumentSource`] is the seam for fetching: [`FileSource`] reads `file:`
-//! URLs and plain paths; an HTTP(S) source with caching can be added beside it
-//! without touching the API or the runtime.
+//! URLs and plain paths, [`HttpSource`] fetches `http(s)` URLs with HTTP
+//! caching (module `http`), and [`UrlSource`] serves both.
+
+mod http;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+
+pub use http::{HttpLoader, HttpSource, DEFAULT_FETCH_TIMEOUT};
 
 use scxml::document::{FileLoader, Loader};
 use scxml::Document;
@@ -24,7 +31,7 @@ pub trait DocumentSource: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentSourceError {
     /// The URL scheme is not one this source reads.
-    #[error("unsupported document URL {0:?}: only file: URLs and paths are served")]
+    #[error("unsupported document URL {0:?}: the URL scheme is not served here")]
     UnsupportedScheme(String),
     /// The document cannot be read.
     #[error("cannot read the document: {0}")]
@@ -38,6 +45,95 @@ pub enum DocumentSourceError {
     /// The document is not valid SCXML.
     #[error("invalid document: {0}")]
     Invalid(String),
+    /// `src` is not a URL.
+    #[error("invalid document URL {url:?}: {reason}")]
+    BadUrl {
+        /// `src` as given.
+        url: String,
+        /// Why it is not a URL.
+        reason: String,
+    },
+    /// The document's server answered with an error status.
+    #[error("cannot fetch the document {url}: the server answered HTTP {status}")]
+    Status {
+        /// The URL.
+        url: String,
+        /// The status it answered.
+        status: u16,
+    },
+    /// The document's server cannot be reached, or did not answer in time.
+    #[error("cannot fetch the document {url}: {reason}")]
+    Unreachable {
+        /// The URL.
+        url: String,
+        /// Why.
+        reason: String,
+    },
+    /// The HTTP client cannot be built (no TLS roots, ...).
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+}
+
+impl DocumentSourceError {
+    /// The status of a start request that failed with this error, and the
+    /// stable code of its JSON body. The client's fault (a bad `src`, a
+    /// document that is missing, too large or invalid) is a 4xx; the
+    /// document server failing or not answering is a 502 or 504, as for a
+    /// gateway (RFC 9110 §15.6.3, §15.6.5).
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use DocumentSourceError as E;
+        match self {
+            E::UnsupportedScheme(_) => (StatusCode::BAD_REQUEST, "unsupported_src"),
+            E::BadUrl { .. } => (StatusCode::BAD_REQUEST, "invalid_src"),
+            E::Unreadable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "document_unreadable"),
+            E::TooLarge { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "document_too_large"),
+            E::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_document"),
+            E::Status { status, .. } if (400..500).contains(status) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "document_not_available")
+            }
+            E::Status { .. } => (StatusCode::BAD_GATEWAY, "document_server_error"),
+            E::Unreachable { reason, .. } if reason.contains("timed out") => {
+                (StatusCode::GATEWAY_TIMEOUT, "document_fetch_timeout")
+            }
+            E::Unreachable { .. } => (StatusCode::BAD_GATEWAY, "document_unreachable"),
+            E::Client(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+/// Files and `http(s)` URLs: [`FileSource`] and [`HttpSource`] behind one
+/// source, each with its own cache.
+pub struct UrlSource {
+    files: FileSource,
+    http: HttpSource,
+}
+
+impl UrlSource {
+    /// A source refusing documents larger than `max_bytes`, fetches giving
+    /// up after `timeout`.
+    pub fn new(max_bytes: usize, timeout: Duration) -> Result<Self, DocumentSourceError> {
+        Ok(UrlSource {
+            files: FileSource::new(max_bytes),
+            http: HttpSource::new(max_bytes, timeout)?,
+        })
+    }
+
+    /// The HTTP half (its loader, its request count).
+    pub fn http(&self) -> &HttpSource {
+        &self.http
+    }
+}
+
+impl DocumentSource for UrlSource {
+    fn load(&self, src: &str) -> Result<Arc<Document>, DocumentSourceError> {
+        if is_remote(src) {
+            self.http.load(src)
+        } else if has_other_scheme(src) {
+            Err(DocumentSourceError::UnsupportedScheme(src.to_owned()))
+        } else {
+            self.files.load(src)
+        }
+    }
 }
 
 /// Reads documents from files, keeping each parsed document while its text
@@ -96,13 +192,44 @@ impl DocumentSource for FileSource {
 
 /// Whether `src` names a document on another host.
 fn is_remote(src: &str) -> bool {
-    let lower = src.get(..8).unwrap_or(src).to_ascii_lowercase();
-    lower.starts_with("http://") || lower.starts_with("https://")
+    http::is_http(src)
+}
+
+/// Whether `src` starts with a URL scheme other than `file`, `http` and
+/// `https` (RFC 3986 §3.1). One letter before `:` is a drive letter.
+fn has_other_scheme(src: &str) -> bool {
+    let Some((scheme, _)) = src.split_once(':') else {
+        return false;
+    };
+    scheme.len() > 1
+        && scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
+        && !["file", "http", "https"]
+            .iter()
+            .any(|known| scheme.eq_ignore_ascii_case(known))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn other_schemes_are_unsupported() {
+        assert!(has_other_scheme("ftp://127.0.0.1/a.scxml"));
+        assert!(has_other_scheme("urn:x"));
+        for src in [
+            "file:/a",
+            "HTTP://h/a",
+            "https://h/a",
+            "C:/charts/a.scxml",
+            "a.scxml",
+            "/a:b",
+        ] {
+            assert!(!has_other_scheme(src), "{src}");
+        }
+    }
 
     #[test]
     fn reads_parses_and_caches_files() {

@@ -60,20 +60,7 @@ impl ApiError {
             ApiError::InvalidParameter { .. } => (StatusCode::BAD_REQUEST, "invalid_parameter"),
             ApiError::InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body"),
             ApiError::BodyTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
-            ApiError::Document(e) => match e {
-                DocumentSourceError::UnsupportedScheme(_) => {
-                    (StatusCode::BAD_REQUEST, "unsupported_src")
-                }
-                DocumentSourceError::Unreadable(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "document_unreadable")
-                }
-                DocumentSourceError::TooLarge { .. } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "document_too_large")
-                }
-                DocumentSourceError::Invalid(_) => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "invalid_document")
-                }
-            },
+            ApiError::Document(e) => e.status_and_code(),
             ApiError::Session(e) => match e {
                 S::NotFound(_) => (StatusCode::NOT_FOUND, "session_not_found"),
                 S::Ended(_) => (StatusCode::GONE, "session_ended"),

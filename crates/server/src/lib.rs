@@ -18,10 +18,11 @@
 //!   one is a 503 with `Retry-After`, never a dropped event.
 //! - [`Config`]: defaults, a TOML file, `ORCA_*` variables.
 //! - [`DocumentSource`] turns a start's `src` into a document;
-//!   [`FileSource`] reads files.
+//!   [`UrlSource`] (the default) reads files and fetches `http(s)` URLs with
+//!   HTTP caching.
 //!
 //! What this crate does not do yet: persistence (no journal: sessions are
-//! lost when the process stops), fetching documents over HTTP, answering
+//! lost when the process stops), answering
 //! `/request/{name}` (it needs the ORS `<ws:response>` action; answered 501),
 //! and routing `#_scxml_<id>` sends between sessions of different workers
 //! (the sender gets `error.communication`).
@@ -42,7 +43,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 pub use config::{Config, ConfigError, Limits, DEFAULT_DATA_DIR, DEFAULT_PORT};
-pub use document::{DocumentSource, DocumentSourceError, FileSource};
+pub use document::{
+    DocumentSource, DocumentSourceError, FileSource, HttpLoader, HttpSource, UrlSource,
+    DEFAULT_FETCH_TIMEOUT,
+};
 pub use error::ApiError;
 pub use http::{app, AppState};
 pub use runtime::{Runtime, SessionError, SessionInfo, Status};

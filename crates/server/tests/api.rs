@@ -222,7 +222,7 @@ async fn start_takes_json_and_refuses_bad_input() {
     assert!(missing.body["message"].as_str().unwrap().contains("src"));
     let remote = call(
         &app,
-        form("/scxml/session/start", "src=https://example.com/a.scxml"),
+        form("/scxml/session/start", "src=ftp://127.0.0.1/a.scxml"),
     )
     .await;
     assert_error(&remote, StatusCode::BAD_REQUEST, "unsupported_src");

@@ -152,7 +152,7 @@ fn element_with_namespaces(ctx: &Context<'_>, node: XmlNode<'_>) -> String {
 /// The namespace prefixes a start tag declares (`None` for `xmlns=`). A
 /// small scanner over `name="value"` pairs, which roxmltree does not report
 /// as attributes.
-fn declared_prefixes(source: &str) -> Vec<Option<&str>> {
+pub(super) fn declared_prefixes(source: &str) -> Vec<Option<&str>> {
     let mut declared = Vec::new();
     let bytes = source.as_bytes();
     // Skip `<` and the element name.

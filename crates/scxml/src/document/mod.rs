@@ -4,6 +4,7 @@
 mod content;
 mod delay;
 mod executable;
+mod include;
 mod model;
 mod parse;
 mod validate;

@@ -83,6 +83,19 @@ pub fn parse(
     source_name: &str,
     loader: &dyn Loader,
 ) -> Result<Document, DocumentError> {
+    // XInclude (ors-dialect.md §1.2) is a pre-pass over the text (module
+    // `include`); errors are placed back in the file they came from.
+    let expanded = super::include::expand(text, source_name, loader)?;
+    parse_expanded(expanded.text(), source_name, loader)
+        .map_err(|e| expanded.relocate(e, source_name))
+}
+
+/// [`parse`] of a text without includes.
+fn parse_expanded(
+    text: &str,
+    source_name: &str,
+    loader: &dyn Loader,
+) -> Result<Document, DocumentError> {
     let options = ParsingOptions {
         // No DTD: nothing but the predefined entities is ever expanded.
         allow_dtd: false,

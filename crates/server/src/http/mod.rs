@@ -17,7 +17,7 @@ use axum::Router;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
-use crate::document::{DocumentSource, FileSource};
+use crate::document::{DocumentSource, UrlSource, DEFAULT_FETCH_TIMEOUT};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
@@ -34,9 +34,11 @@ pub struct AppState {
 
 impl AppState {
     /// Starts the worker threads for `config`, with documents read from
-    /// files.
+    /// files and fetched over HTTP(S).
     pub fn new(config: Config) -> std::io::Result<AppState> {
-        let documents = Arc::new(FileSource::new(config.limits.max_document_bytes));
+        let documents = UrlSource::new(config.limits.max_document_bytes, DEFAULT_FETCH_TIMEOUT)
+            .map_err(std::io::Error::other)?;
+        let documents = Arc::new(documents);
         Self::with_documents(config, documents)
     }
 
