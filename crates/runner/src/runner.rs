@@ -327,6 +327,31 @@ impl<F: SessionFactory> Runner<F> {
         }
     }
 
+    /// Makes new session ids count from `number` on (never backwards), so
+    /// that a host restarting on a journal can keep the ids of a previous
+    /// run apart from the new ones.
+    pub fn set_next_session_number(&mut self, number: u64) {
+        self.next_number = self.next_number.max(number);
+    }
+
+    /// Reserves the id `<prefix><number>` for a session the host re-creates
+    /// under the id it had before (recovery from a journal); `None` if the
+    /// number is taken by a live session.
+    pub fn reserve_session_number(&mut self, number: u64) -> Option<ReservedId> {
+        if self.by_number.contains_key(&number) {
+            return None;
+        }
+        Some(ReservedId {
+            number,
+            id: self.format_id(number),
+        })
+    }
+
+    /// The number in a session id of this runner (`<prefix><number>`).
+    pub fn parse_session_number(&self, id: &str) -> Option<u64> {
+        session_number(&self.options.session_id_prefix, id)
+    }
+
     /// Like [`spawn`](Self::spawn), under a reserved id.
     pub fn spawn_reserved(
         &mut self,
