@@ -180,6 +180,9 @@ pub struct Runner<F: SessionFactory> {
     in_flight: HashMap<Ticket, (SessionKey, Option<String>)>,
     /// The next ticket number.
     next_ticket: u64,
+    /// Answers for `#_scxml_<id>` ids outside this runner's prefix (sessions
+    /// of other runners of the host, reached through the gateway).
+    remote: Option<Rc<dyn Fn(&str) -> bool>>,
 }
 
 struct Slot<M> {
@@ -253,6 +256,7 @@ impl<F: SessionFactory> Runner<F> {
             inbound,
             in_flight: HashMap::new(),
             next_ticket: 0,
+            remote: None,
         }
     }
 
@@ -260,6 +264,14 @@ impl<F: SessionFactory> Runner<F> {
     /// asks it for the extra `_ioprocessors` entries of every new session.
     pub fn set_gateway(&mut self, gateway: impl Gateway + 'static) {
         self.gateway = Some(Box::new(gateway));
+    }
+
+    /// Tells sessions created from now on which `#_scxml_<id>` ids outside
+    /// this runner name reachable sessions (of other runners of the host,
+    /// reached through the [`Gateway`]). Without it, such a `<send>` raises
+    /// `error.communication` at once (SCXML App. C.1).
+    pub fn set_remote_directory(&mut self, remote: impl Fn(&str) -> bool + 'static) {
+        self.remote = Some(Rc::new(remote));
     }
 
     /// A handle through which other threads send this runner events and
@@ -1168,8 +1180,12 @@ impl<F: SessionFactory> Runner<F> {
     fn directory(&self) -> SessionDirectory {
         let running = Rc::clone(&self.running_ids);
         let prefix = self.options.session_id_prefix.clone();
+        let remote = self.remote.clone();
         SessionDirectory(Rc::new(move |id: &str| {
-            session_number(&prefix, id).is_some_and(|n| running.borrow().contains(&n))
+            match session_number(&prefix, id) {
+                Some(n) => running.borrow().contains(&n),
+                None => remote.as_ref().is_some_and(|remote| remote(id)),
+            }
         }))
     }
 
