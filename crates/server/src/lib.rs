@@ -20,11 +20,12 @@
 //! - [`DocumentSource`] turns a start's `src` into a document;
 //!   [`FileSource`] reads files.
 //!
-//! What this crate does not do yet: persistence (no journal: sessions are
-//! lost when the process stops), fetching documents over HTTP, answering
-//! `/request/{name}` (it needs the ORS `<ws:response>` action; answered 501),
-//! and routing `#_scxml_<id>` sends between sessions of different workers
-//! (the sender gets `error.communication`).
+//! - Persistence: every input of a session is journaled (SQLite, group
+//!   commit, fsync'd) before the session sees it, and at start the server
+//!   replays the journal to rebuild every live session (`runtime::persist`).
+//!
+//! What this crate does not do yet: fetching documents over HTTP, answering
+//! `/request/{name}` (it needs the ORS `<ws:response>` action; answered 501).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -45,7 +46,7 @@ pub use config::{Config, ConfigError, Limits, DEFAULT_DATA_DIR, DEFAULT_PORT};
 pub use document::{DocumentSource, DocumentSourceError, FileSource};
 pub use error::ApiError;
 pub use http::{app, AppState};
-pub use runtime::{Runtime, SessionError, SessionInfo, Status};
+pub use runtime::{Runtime, SessionError, SessionInfo, Status, TraceStep};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
