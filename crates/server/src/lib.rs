@@ -67,6 +67,23 @@ pub enum ServerError {
     Serve(std::io::Error),
 }
 
+/// Re-runs the journaled session `session` of the server whose data
+/// directory is `data_dir` and answers its trace: one step per journaled
+/// input, the states after it and the actions it made. Nothing is
+/// performed; the journal is only read (the session may be live in a
+/// running server, ended and kept, or left by a crash).
+pub fn replay(data_dir: &std::path::Path, session: &str) -> Result<Vec<TraceStep>, SessionError> {
+    let path = data_dir.join("journal.db");
+    if !path.exists() {
+        return Err(SessionError::NotFound(session.to_owned()));
+    }
+    let journal = journal::Journal::open(journal::Config::new(path))
+        .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+    let trace = runtime::replay_trace(&journal, session);
+    journal.close();
+    trace
+}
+
 /// Serves the API on `listener` until `shutdown` completes, then shuts down
 /// gracefully within the configured time.
 pub async fn run(

@@ -15,6 +15,14 @@ mod worker;
 
 pub use persist::TraceStep;
 
+/// Replays a journaled session for its trace (see [`crate::replay`]).
+pub(crate) fn replay_trace(
+    journal: &journal::Journal,
+    id: &str,
+) -> Result<Vec<TraceStep>, SessionError> {
+    worker::replay_trace(journal, id, &mut persist::Documents::default())
+}
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
