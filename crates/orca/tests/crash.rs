@@ -106,7 +106,8 @@ fn sigkill_loses_no_session_and_no_acknowledged_event() {
     let seeds: Vec<serde_json::Value> = ids
         .iter()
         .map(|id| {
-            let (_, body) = request(port, "GET", &format!("/scxml/session/{id}/query"), "").unwrap();
+            let (_, body) =
+                request(port, "GET", &format!("/scxml/session/{id}/query"), "").unwrap();
             json(&body)["data"]["seed"].clone()
         })
         .collect();
@@ -176,11 +177,22 @@ fn sigkill_loses_no_session_and_no_acknowledged_event() {
         assert_eq!(answer["data"]["seed"], seeds[index], "{id}");
     }
     // The recovered sessions take new events.
-    let (status, _) = request(port, "POST", &format!("/scxml/session/{}/event/inc", ids[0]), "").unwrap();
+    let (status, _) = request(
+        port,
+        "POST",
+        &format!("/scxml/session/{}/event/inc", ids[0]),
+        "",
+    )
+    .unwrap();
     assert_eq!(status, 200);
     let (status, body) = request(port, "GET", &format!("/sessions/{}/trace", ids[0]), "").unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(json(&body)["steps"].as_array().is_some_and(|s| s.len() >= 2), "{body}");
+    assert!(
+        json(&body)["steps"]
+            .as_array()
+            .is_some_and(|s| s.len() >= 2),
+        "{body}"
+    );
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -1181,11 +1181,9 @@ impl<F: SessionFactory> Runner<F> {
         let running = Rc::clone(&self.running_ids);
         let prefix = self.options.session_id_prefix.clone();
         let remote = self.remote.clone();
-        SessionDirectory(Rc::new(move |id: &str| {
-            match session_number(&prefix, id) {
-                Some(n) => running.borrow().contains(&n),
-                None => remote.as_ref().is_some_and(|remote| remote(id)),
-            }
+        SessionDirectory(Rc::new(move |id: &str| match session_number(&prefix, id) {
+            Some(n) => running.borrow().contains(&n),
+            None => remote.as_ref().is_some_and(|remote| remote(id)),
         }))
     }
 

@@ -57,7 +57,10 @@ async fn call(app: &Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 fn post(uri: &str, body: String) -> Request<Body> {
@@ -72,7 +75,11 @@ fn get(uri: &str) -> Request<Body> {
 }
 
 async fn start(app: &Router, src: &str, extra: &str) -> String {
-    let (status, body) = call(app, post("/scxml/session/start", format!("src={src}{extra}"))).await;
+    let (status, body) = call(
+        app,
+        post("/scxml/session/start", format!("src={src}{extra}")),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body["sessionid"].as_str().unwrap().to_owned()
 }
@@ -91,7 +98,11 @@ async fn sessions_survive_a_restart_and_volatile_ones_do_not() {
     let volatile = start(&api, &dir.chart("volatile.scxml"), "").await;
     for _ in 0..3 {
         for id in [&kept, &volatile] {
-            let (status, _) = call(&api, post(&format!("/scxml/session/{id}/event/inc"), String::new())).await;
+            let (status, _) = call(
+                &api,
+                post(&format!("/scxml/session/{id}/event/inc"), String::new()),
+            )
+            .await;
             assert_eq!(status, StatusCode::OK);
         }
     }
@@ -110,7 +121,11 @@ async fn sessions_survive_a_restart_and_volatile_ones_do_not() {
     assert_eq!(steps[3]["event"], "inc");
     assert_eq!(steps[3]["states"], serde_json::json!(["run"]));
     // The journal goes on where it stopped.
-    let (status, _) = call(&api, post(&format!("/scxml/session/{kept}/event/inc"), String::new())).await;
+    let (status, _) = call(
+        &api,
+        post(&format!("/scxml/session/{kept}/event/inc"), String::new()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(count(&api, &kept).await.1, Value::from(4));
     let (_, trace) = call(&api, get(&format!("/sessions/{kept}/trace"))).await;
@@ -125,9 +140,18 @@ async fn scxml_sends_reach_sessions_of_other_workers() {
     let api = app(state.clone());
     // Round-robin placement: consecutive starts land on different workers.
     let receiver = start(&api, &dir.chart("counter.scxml"), "").await;
-    let sender = start(&api, &dir.chart("counter.scxml"), &format!("&peer={receiver}")).await;
+    let sender = start(
+        &api,
+        &dir.chart("counter.scxml"),
+        &format!("&peer={receiver}"),
+    )
+    .await;
     assert_ne!(receiver[16..18], sender[16..18], "{receiver} {sender}");
-    let (status, _) = call(&api, post(&format!("/scxml/session/{sender}/event/go"), String::new())).await;
+    let (status, _) = call(
+        &api,
+        post(&format!("/scxml/session/{sender}/event/go"), String::new()),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     // The event crosses threads after the sender's answer: ask until it
     // arrived (each query is a round trip through the receiver's worker).

@@ -314,7 +314,8 @@ impl Runtime {
     pub async fn trace(&self, id: &str) -> Result<Vec<TraceStep>, SessionError> {
         let worker = self.worker_of(id)?;
         let id = id.to_owned();
-        self.call(worker, |reply| Command::Trace { id, reply }).await
+        self.call(worker, |reply| Command::Trace { id, reply })
+            .await
     }
 
     /// Terminates a session (its `<onexit>` handlers run).
@@ -424,7 +425,12 @@ impl Runtime {
 fn open_journal(
     config: &Config,
     count: usize,
-) -> std::io::Result<(Option<journal::Journal>, String, u64, Vec<Vec<journal::Recovered>>)> {
+) -> std::io::Result<(
+    Option<journal::Journal>,
+    String,
+    u64,
+    Vec<Vec<journal::Recovered>>,
+)> {
     let dir = &config.data_dir;
     std::fs::create_dir_all(dir)?;
     let node_file = dir.join("node-id");

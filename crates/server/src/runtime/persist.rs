@@ -22,6 +22,11 @@
 //! Journaling children faithfully needs the runner to re-attach a replayed
 //! child to its parent; until then this is the documented limit.
 //!
+//! The start record is written by the machine's `start`, with the time the
+//! initial macrostep gets (for a scheduled start, when it really started;
+//! `Start::scheduled` keeps the `idealtime`). A start still waiting for its
+//! `idealtime` is not journaled yet: a crash before it loses it.
+//!
 //! Replay rule: while a session is replayed every action it makes is
 //! dropped — logs are not printed again, sends to other sessions and HTTP
 //! posts are not made again (what other sessions received was journaled by
@@ -35,9 +40,7 @@ use std::sync::Arc;
 
 use journal::{ContentHash, DocumentRef, Entry, Journal, Record, Recovered, Start, Value};
 use runner::{EcmaFactory, EcmaSession, Machine, SessionFactory};
-use scxml::{
-    Action, Data, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp,
-};
+use scxml::{Action, Data, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp};
 
 /// What the worker tells the factory about the session it is about to
 /// create (the runner's `spawn` cannot carry it).
@@ -125,6 +128,9 @@ pub(crate) struct PersistSession {
     replayed: bool,
     /// `<invoke>`s to carry out again after a replay.
     reinvoke: VecDeque<Action>,
+    /// The start record, written by `start` with the time the initial
+    /// macrostep really gets (the runner reads its clock after creating).
+    pending_start: Option<(Start, Arc<str>)>,
 }
 
 impl PersistSession {
@@ -175,27 +181,51 @@ impl SessionFactory for PersistFactory {
         let seed = self.inner.next_seed();
         let params = options.params.clone();
         let id = options.session_id.clone();
+        let mut pending_start = None;
         let log = match (journal, start) {
-            (Some(journal), Some(StartInfo { src, source: Some((text, hash)), created, scheduled })) => {
+            (
+                Some(journal),
+                Some(StartInfo {
+                    src,
+                    source: Some((text, hash)),
+                    created,
+                    scheduled,
+                }),
+            ) => {
                 let start = Start {
-                    document: DocumentRef { url: Some(src), hash },
-                    params: params.iter().map(|(k, v)| (k.clone(), Value::from(v))).collect(),
+                    document: DocumentRef {
+                        url: Some(src),
+                        hash,
+                    },
+                    params: params
+                        .iter()
+                        .map(|(k, v)| (k.clone(), Value::from(v)))
+                        .collect(),
                     seed,
                     at: created,
                     scheduled,
                     parent: None,
                     host: Value::Undefined,
                 };
-                if let Err(e) = journal.start(&id, start, text).wait() {
-                    tracing::error!(session = %id, "journal start failed: {e}");
-                }
-                Some(SessionLog { journal, id, next_seq: 1, ended: false })
+                pending_start = Some((start, text));
+                Some(SessionLog {
+                    journal,
+                    id,
+                    next_seq: 1,
+                    ended: false,
+                })
             }
             _ => None,
         };
         options.params = params;
         let inner = self.inner.create_seeded(document, options, seed)?;
-        Ok(PersistSession { inner, log, replayed: false, reinvoke: VecDeque::new() })
+        Ok(PersistSession {
+            inner,
+            log,
+            replayed: false,
+            reinvoke: VecDeque::new(),
+            pending_start,
+        })
     }
 
     fn release(&mut self, machine: PersistSession) {
@@ -217,16 +247,35 @@ impl PersistFactory {
         journal: Option<Journal>,
     ) -> Result<PersistSession, DataModelError> {
         let next_seq = recovered.next_seq();
-        let Recovered { session, start, records, .. } = recovered;
-        options.params = start.params.iter().map(|(k, v)| (k.clone(), Data::from(v.clone()))).collect();
+        let Recovered {
+            session,
+            start,
+            records,
+            ..
+        } = recovered;
+        options.params = start
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), Data::from(v.clone())))
+            .collect();
         let mut inner = self.inner.create_seeded(document, options, start.seed)?;
         let mut trace = self.shared.borrow_mut().trace.take();
         let mut invokes: Vec<Action> = Vec::new();
         inner.start(start.at);
-        drain(&mut inner, &mut invokes, trace.as_mut(), 0, "start", None, start.at);
+        drain(
+            &mut inner,
+            &mut invokes,
+            trace.as_mut(),
+            0,
+            "start",
+            None,
+            start.at,
+        );
         let mut ended = false;
+        let mut last_at = start.at;
         for record in records {
             let at = record.entry.at();
+            last_at = at;
             let (input, name) = match record.entry {
                 Entry::Started(_) | Entry::Fetched { .. } => continue,
                 Entry::Ended { .. } => {
@@ -239,7 +288,9 @@ impl PersistFactory {
                     // A child's done.invoke ends its invoke.
                     if let Some(invokeid) = event.invokeid.as_deref() {
                         if name.starts_with("done.invoke") {
-                            invokes.retain(|a| !matches!(a, Action::Invoke(r) if r.invokeid == invokeid));
+                            invokes.retain(
+                                |a| !matches!(a, Action::Invoke(r) if r.invokeid == invokeid),
+                            );
                         }
                     }
                     inner.handle_event(at, event);
@@ -254,16 +305,34 @@ impl PersistFactory {
                     ("terminate", None)
                 }
             };
-            drain(&mut inner, &mut invokes, trace.as_mut(), record.seq, input, name, at);
+            drain(
+                &mut inner,
+                &mut invokes,
+                trace.as_mut(),
+                record.seq,
+                input,
+                name,
+                at,
+            );
         }
         self.shared.borrow_mut().trace = trace;
-        let log = journal.map(|journal| SessionLog { journal, id: session, next_seq, ended });
-        Ok(PersistSession {
+        let log = journal.map(|journal| SessionLog {
+            journal,
+            id: session,
+            next_seq,
+            ended,
+        });
+        let mut session = PersistSession {
             inner,
             log,
             replayed: true,
             reinvoke: invokes.into(),
-        })
+            pending_start: None,
+        };
+        // Ended before the crash but its end record was lost: write it now,
+        // so that the session is not recovered again.
+        session.after_input(last_at);
+        Ok(session)
     }
 }
 
@@ -297,7 +366,11 @@ fn drain(
             input,
             event,
             at: at.as_millis(),
-            states: inner.configuration().into_iter().map(str::to_owned).collect(),
+            states: inner
+                .configuration()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             actions,
         });
     }
@@ -318,14 +391,22 @@ impl Machine for PersistSession {
         if self.replayed {
             return;
         }
-        // The start record was written when the session was created.
+        if let (Some((mut start, text)), Some(log)) = (self.pending_start.take(), self.log.as_ref()) {
+            start.at = now;
+            if let Err(e) = log.journal.start(&log.id, start, text).wait() {
+                tracing::error!(session = %log.id, "journal start failed: {e}");
+            }
+        }
         self.inner.start(now);
         self.after_input(now);
     }
 
     fn handle_event(&mut self, now: Timestamp, event: Event) {
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
-            log.write(Entry::Event { event: (&event).into(), at: now });
+            log.write(Entry::Event {
+                event: (&event).into(),
+                at: now,
+            });
         }
         self.inner.handle_event(now, event);
         self.after_input(now);
@@ -348,7 +429,9 @@ impl Machine for PersistSession {
     }
 
     fn poll_action(&mut self) -> Option<Action> {
-        self.reinvoke.pop_front().or_else(|| self.inner.poll_action())
+        self.reinvoke
+            .pop_front()
+            .or_else(|| self.inner.poll_action())
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {
@@ -423,7 +506,10 @@ pub(crate) fn persists(text: &str) -> bool {
     let Some(at) = tag.find("_persist") else {
         return true;
     };
-    let value = tag[at + "_persist".len()..].trim_start().trim_start_matches('=').trim_start();
+    let value = tag[at + "_persist".len()..]
+        .trim_start()
+        .trim_start_matches('=')
+        .trim_start();
     !(value.starts_with("\"false\"") || value.starts_with("'false'"))
 }
 
@@ -447,7 +533,10 @@ impl Documents {
             .map_err(|e| e.to_string())?
             .ok_or_else(|| format!("document {} is not in the journal", document.hash.to_hex()))?;
         let name = document.url.clone().unwrap_or_else(|| "inline".to_owned());
-        let name = name.strip_prefix("file://").map(str::to_owned).unwrap_or(name);
+        let name = name
+            .strip_prefix("file://")
+            .map(str::to_owned)
+            .unwrap_or(name);
         let parsed = scxml::document::parse(&text, &name, &scxml::document::FileLoader)
             .map_err(|e| e.to_string())?;
         let parsed = Arc::new(parsed);

@@ -103,7 +103,8 @@ impl Peers {
     /// The worker index an id of this server names.
     pub(crate) fn worker_of(&self, id: &str) -> Option<usize> {
         let rest = id.strip_prefix(self.nonce.as_str())?;
-        rest.get(..2).and_then(|hex| usize::from_str_radix(hex, 16).ok())
+        rest.get(..2)
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
     }
 }
 
@@ -126,9 +127,15 @@ impl Gateway for PeerGateway {
         let unreachable = || Refusal::Communication(format!("no session {id}"));
         let index = self.peers.worker_of(id).ok_or_else(unreachable)?;
         let slots = self.peers.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let (inbox, wake) = slots.get(index).and_then(Option::as_ref).ok_or_else(unreachable)?;
+        let (inbox, wake) = slots
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or_else(unreachable)?;
         let event = request.event;
-        if !inbox.send(Inbound::Event { session: id.to_owned(), event }) {
+        if !inbox.send(Inbound::Event {
+            session: id.to_owned(),
+            event,
+        }) {
             return Err(unreachable());
         }
         // A full command queue means the worker is awake anyway.
@@ -246,7 +253,6 @@ struct Scheduled {
     id: ReservedId,
     document: Arc<Document>,
     src: String,
-    created: Timestamp,
     at: Timestamp,
     params: Vec<(String, Data)>,
     /// Events sent to it before it started, delivered after its start.
@@ -484,8 +490,11 @@ impl Worker {
                 Scheduled {
                     id,
                     document,
-                    src: self.sessions.get(&name).map(|e| e.src.clone()).unwrap_or_default(),
-                    created: now,
+                    src: self
+                        .sessions
+                        .get(&name)
+                        .map(|e| e.src.clone())
+                        .unwrap_or_default(),
                     at,
                     params,
                     events: Vec::new(),
@@ -519,14 +528,13 @@ impl Worker {
             id,
             document,
             src,
-            created,
             at,
             params,
             events,
         } = scheduled;
         let name = id.as_str().to_owned();
         let now = self.runner.now();
-        self.prepare_start(&document, src, created, Some(at));
+        self.prepare_start(&document, src, now, Some(at));
         match self.runner.spawn_reserved(id, document, params) {
             Ok(key) => {
                 if let Some(entry) = self.sessions.get_mut(&name) {
@@ -767,4 +775,3 @@ pub(crate) fn replay_trace(
     let trace = shared.borrow_mut().trace.take().unwrap_or_default();
     Ok(trace)
 }
-
