@@ -26,6 +26,9 @@ use crate::gateway::{Delivery, Gateway, Handoff, Inbound, Inbox, Ticket};
 use crate::machine::{Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
+/// Answers whether an id outside the runner names a reachable session.
+type RemoteDirectory = Rc<dyn Fn(&str) -> bool>;
+
 /// Settings of a [`Runner`].
 #[derive(Clone, Debug)]
 pub struct RunnerOptions {
@@ -182,7 +185,7 @@ pub struct Runner<F: SessionFactory> {
     next_ticket: u64,
     /// Answers for `#_scxml_<id>` ids outside this runner's prefix (sessions
     /// of other runners of the host, reached through the gateway).
-    remote: Option<Rc<dyn Fn(&str) -> bool>>,
+    remote: Option<RemoteDirectory>,
 }
 
 struct Slot<M> {

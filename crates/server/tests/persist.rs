@@ -158,7 +158,7 @@ async fn scxml_sends_reach_sessions_of_other_workers() {
     let mut seen = Value::Null;
     for _ in 0..10_000 {
         seen = count(&api, &receiver).await.1;
-        if seen == Value::from(1) {
+        if seen == 1 {
             break;
         }
         tokio::task::yield_now().await;

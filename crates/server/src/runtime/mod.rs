@@ -218,7 +218,7 @@ impl Runtime {
         let sessions = Arc::new(AtomicUsize::new(0));
         let mut workers = Vec::new();
         let mut threads = Vec::new();
-        for index in 0..count {
+        for (index, recovered) in recovered.iter_mut().enumerate() {
             let (sender, receiver) = mpsc::sync_channel(config.limits.worker_queue.max(1));
             let mailboxes = Arc::new(Mailboxes::default());
             let queue = metrics.queue_gauge(index);
@@ -231,7 +231,7 @@ impl Runtime {
                 metrics: Arc::clone(&metrics),
                 sessions: Arc::clone(&sessions),
                 journal: journal.clone(),
-                recovered: std::mem::take(&mut recovered[index]),
+                recovered: std::mem::take(recovered),
                 first_number,
                 peers: Arc::clone(&peers),
                 wake: sender.clone(),

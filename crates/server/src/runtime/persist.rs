@@ -391,7 +391,8 @@ impl Machine for PersistSession {
         if self.replayed {
             return;
         }
-        if let (Some((mut start, text)), Some(log)) = (self.pending_start.take(), self.log.as_ref()) {
+        if let (Some((mut start, text)), Some(log)) = (self.pending_start.take(), self.log.as_ref())
+        {
             start.at = now;
             if let Err(e) = log.journal.start(&log.id, start, text).wait() {
                 tracing::error!(session = %log.id, "journal start failed: {e}");

@@ -92,11 +92,14 @@ pub(crate) enum Command {
 
 type PersistRunner = Runner<PersistFactory>;
 
+/// A worker's runner inbox and command channel (to wake it).
+pub(crate) type Peer = (Inbox, SyncSender<Command>);
+
 /// How a worker reaches the others: their runner inboxes and command
 /// channels, filled in as the workers start.
 pub(crate) struct Peers {
     pub(crate) nonce: String,
-    pub(crate) slots: std::sync::Mutex<Vec<Option<(Inbox, SyncSender<Command>)>>>,
+    pub(crate) slots: std::sync::Mutex<Vec<Option<Peer>>>,
 }
 
 impl Peers {
