@@ -4,11 +4,13 @@
 //! - `orca run CHART` runs one chart with the `runner` host and writes JSON
 //!   Lines (see `output`); `--sessions` runs the session benchmark.
 //! - `orca serve` runs the orchestration server (see `serve`).
+//! - `orca replay SESSION_ID` re-runs a journaled session (see `replay`).
 //!
 //! Exit status: 0 when the session reached a top-level final state (or every
 //! document is valid), 1 otherwise, 2 for an invalid document.
 
 mod output;
+mod replay;
 mod run;
 mod serve;
 mod sessions;
@@ -72,6 +74,9 @@ enum Command {
     },
     /// Run the orchestration server (the ORS HTTP API) until ctrl-c or SIGTERM.
     Serve(serve::ServeArgs),
+    /// Re-run a journaled session of `orca serve` and print its macrosteps
+    /// as JSON Lines (nothing is sent or logged again).
+    Replay(replay::ReplayArgs),
 }
 
 /// Resource limits of every session `orca run` starts.
@@ -123,6 +128,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Validate { files } => Ok(validate(&files)),
         Command::Serve(args) => serve::serve(args),
+        Command::Replay(args) => replay::replay(args),
         Command::Run {
             chart,
             events,

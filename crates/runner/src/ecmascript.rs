@@ -89,18 +89,27 @@ impl EcmaFactory {
     }
 }
 
-impl SessionFactory for EcmaFactory {
-    type Machine = EcmaSession;
+impl EcmaFactory {
+    /// The `Math.random()` seed the next [`SessionFactory::create`] would
+    /// give its session: the configured seed plus the number of sessions
+    /// created so far. Hosts that journal sessions record it.
+    pub fn next_seed(&mut self) -> u64 {
+        let seed = self.options.random_seed.wrapping_add(self.created);
+        self.created += 1;
+        seed
+    }
 
-    fn create(
+    /// Like [`SessionFactory::create`] with an explicit `Math.random()`
+    /// seed, for hosts replaying a journaled session.
+    pub fn create_seeded(
         &mut self,
         document: Arc<Document>,
         options: SessionOptions,
+        seed: u64,
     ) -> Result<EcmaSession, DataModelError> {
         let index = self.group_with_room()?;
         let mut settings = self.options.clone();
-        settings.random_seed = settings.random_seed.wrapping_add(self.created);
-        self.created += 1;
+        settings.random_seed = seed;
         let Some(group) = self.groups[index].as_mut() else {
             // group_with_room only returns the index of an occupied slot.
             unreachable!("runtime group {index} is empty");
@@ -111,6 +120,19 @@ impl SessionFactory for EcmaFactory {
             interpreter: Interpreter::new(document, Box::new(datamodel), options),
             group: index,
         })
+    }
+}
+
+impl SessionFactory for EcmaFactory {
+    type Machine = EcmaSession;
+
+    fn create(
+        &mut self,
+        document: Arc<Document>,
+        options: SessionOptions,
+    ) -> Result<EcmaSession, DataModelError> {
+        let seed = self.next_seed();
+        self.create_seeded(document, options, seed)
     }
 
     fn release(&mut self, machine: EcmaSession) {

@@ -26,6 +26,9 @@ use crate::gateway::{Delivery, Gateway, Handoff, Inbound, Inbox, Ticket};
 use crate::machine::{Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
+/// Answers whether an id outside the runner names a reachable session.
+type RemoteDirectory = Rc<dyn Fn(&str) -> bool>;
+
 /// Settings of a [`Runner`].
 #[derive(Clone, Debug)]
 pub struct RunnerOptions {
@@ -180,6 +183,9 @@ pub struct Runner<F: SessionFactory> {
     in_flight: HashMap<Ticket, (SessionKey, Option<String>)>,
     /// The next ticket number.
     next_ticket: u64,
+    /// Answers for `#_scxml_<id>` ids outside this runner's prefix (sessions
+    /// of other runners of the host, reached through the gateway).
+    remote: Option<RemoteDirectory>,
 }
 
 struct Slot<M> {
@@ -253,6 +259,7 @@ impl<F: SessionFactory> Runner<F> {
             inbound,
             in_flight: HashMap::new(),
             next_ticket: 0,
+            remote: None,
         }
     }
 
@@ -260,6 +267,14 @@ impl<F: SessionFactory> Runner<F> {
     /// asks it for the extra `_ioprocessors` entries of every new session.
     pub fn set_gateway(&mut self, gateway: impl Gateway + 'static) {
         self.gateway = Some(Box::new(gateway));
+    }
+
+    /// Tells sessions created from now on which `#_scxml_<id>` ids outside
+    /// this runner name reachable sessions (of other runners of the host,
+    /// reached through the [`Gateway`]). Without it, such a `<send>` raises
+    /// `error.communication` at once (SCXML App. C.1).
+    pub fn set_remote_directory(&mut self, remote: impl Fn(&str) -> bool + 'static) {
+        self.remote = Some(Rc::new(remote));
     }
 
     /// A handle through which other threads send this runner events and
@@ -325,6 +340,31 @@ impl<F: SessionFactory> Runner<F> {
             number,
             id: self.format_id(number),
         }
+    }
+
+    /// Makes new session ids count from `number` on (never backwards), so
+    /// that a host restarting on a journal can keep the ids of a previous
+    /// run apart from the new ones.
+    pub fn set_next_session_number(&mut self, number: u64) {
+        self.next_number = self.next_number.max(number);
+    }
+
+    /// Reserves the id `<prefix><number>` for a session the host re-creates
+    /// under the id it had before (recovery from a journal); `None` if the
+    /// number is taken by a live session.
+    pub fn reserve_session_number(&mut self, number: u64) -> Option<ReservedId> {
+        if self.by_number.contains_key(&number) {
+            return None;
+        }
+        Some(ReservedId {
+            number,
+            id: self.format_id(number),
+        })
+    }
+
+    /// The number in a session id of this runner (`<prefix><number>`).
+    pub fn parse_session_number(&self, id: &str) -> Option<u64> {
+        session_number(&self.options.session_id_prefix, id)
     }
 
     /// Like [`spawn`](Self::spawn), under a reserved id.
@@ -1150,8 +1190,10 @@ impl<F: SessionFactory> Runner<F> {
     fn directory(&self) -> SessionDirectory {
         let running = Rc::clone(&self.running_ids);
         let prefix = self.options.session_id_prefix.clone();
-        SessionDirectory(Rc::new(move |id: &str| {
-            session_number(&prefix, id).is_some_and(|n| running.borrow().contains(&n))
+        let remote = self.remote.clone();
+        SessionDirectory(Rc::new(move |id: &str| match session_number(&prefix, id) {
+            Some(n) => running.borrow().contains(&n),
+            None => remote.as_ref().is_some_and(|remote| remote(id)),
         }))
     }
 

@@ -31,6 +31,10 @@ pub struct Config {
     /// How long a graceful shutdown may take, in milliseconds, before
     /// requests still running are dropped.
     pub shutdown_timeout_ms: u64,
+    /// Whether sessions are journaled in `<data_dir>/journal.db` and
+    /// recovered from it at start (documents with `_persist="false"` never
+    /// are). On by default: no acknowledged event is lost to a crash.
+    pub journal: bool,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -79,6 +83,7 @@ impl Default for Config {
             workers: 0,
             auth_token: None,
             shutdown_timeout_ms: 10_000,
+            journal: true,
             limits: Limits::default(),
         }
     }
@@ -106,7 +111,7 @@ impl Config {
     /// `ORCA_DATA_DIR`, `ORCA_WORKERS`, `ORCA_AUTH_TOKEN`,
     /// `ORCA_SHUTDOWN_TIMEOUT_MS`, `ORCA_MAX_BODY_BYTES`,
     /// `ORCA_MAX_DOCUMENT_BYTES`, `ORCA_MAX_SESSIONS`, `ORCA_MAILBOX_DEPTH`,
-    /// `ORCA_WORKER_QUEUE`. Others are ignored.
+    /// `ORCA_WORKER_QUEUE`, `ORCA_JOURNAL` (`true`/`false`). Others are ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -127,6 +132,7 @@ impl Config {
                 "MAX_SESSIONS" => limits.max_sessions = parse(&name, &value)?,
                 "MAILBOX_DEPTH" => limits.mailbox_depth = parse(&name, &value)?,
                 "WORKER_QUEUE" => limits.worker_queue = parse(&name, &value)?,
+                "JOURNAL" => self.journal = parse(&name, &value)?,
                 _ => {}
             }
         }

@@ -20,12 +20,12 @@
 //! - [`DocumentSource`] turns a start's `src` into a document;
 //!   [`UrlSource`] (the default) reads files and fetches `http(s)` URLs with
 //!   HTTP caching.
+//! - Persistence: every input of a session is journaled (SQLite, group
+//!   commit, fsync'd) before the session sees it, and at start the server
+//!   replays the journal to rebuild every live session (`runtime::persist`).
 //!
-//! What this crate does not do yet: persistence (no journal: sessions are
-//! lost when the process stops), answering
-//! `/request/{name}` (it needs the ORS `<ws:response>` action; answered 501),
-//! and routing `#_scxml_<id>` sends between sessions of different workers
-//! (the sender gets `error.communication`).
+//! What this crate does not do yet: answering `/request/{name}` (it needs
+//! the ORS `<ws:response>` action wired to the worker; answered 501).
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -49,7 +49,7 @@ pub use document::{
 };
 pub use error::ApiError;
 pub use http::{app, AppState};
-pub use runtime::{Runtime, SessionError, SessionInfo, Status};
+pub use runtime::{Runtime, SessionError, SessionInfo, Status, TraceStep};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +68,23 @@ pub enum ServerError {
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+}
+
+/// Re-runs the journaled session `session` of the server whose data
+/// directory is `data_dir` and answers its trace: one step per journaled
+/// input, the states after it and the actions it made. Nothing is
+/// performed; the journal is only read (the session may be live in a
+/// running server, ended and kept, or left by a crash).
+pub fn replay(data_dir: &std::path::Path, session: &str) -> Result<Vec<TraceStep>, SessionError> {
+    let path = data_dir.join("journal.db");
+    if !path.exists() {
+        return Err(SessionError::NotFound(session.to_owned()));
+    }
+    let journal = journal::Journal::open(journal::Config::new(path))
+        .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+    let trace = runtime::replay_trace(&journal, session);
+    journal.close();
+    trace
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then shuts down

@@ -60,6 +60,7 @@ impl Drop for Charts {
 fn test_config() -> Config {
     Config {
         workers: 2,
+        journal: false,
         ..Config::default()
     }
 }

@@ -1,5 +1,6 @@
-//! Session listing, an Orca addition to the ORS API: `GET /sessions` and
-//! `GET /sessions/{id}`.
+//! Session listing, an Orca addition to the ORS API: `GET /sessions`,
+//! `GET /sessions/{id}` and `GET /sessions/{id}/trace` (the session's
+//! journal replayed, one entry per input).
 
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
@@ -8,12 +9,13 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::runtime::{Filter, SessionInfo, Status};
+use crate::runtime::{Filter, SessionInfo, Status, TraceStep};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
         .route("/sessions", get(list))
         .route("/sessions/{id}", get(one))
+        .route("/sessions/{id}/trace", get(trace))
 }
 
 #[derive(Deserialize)]
@@ -54,4 +56,25 @@ async fn one(
     Path(id): Path<String>,
 ) -> Result<Json<SessionInfo>, ApiError> {
     Ok(Json(state.runtime.info(&id).await?))
+}
+
+#[derive(Serialize)]
+struct TraceResponse {
+    sessionid: String,
+    steps: Vec<TraceStep>,
+}
+
+/// `GET /sessions/{id}/trace`: replays the session's journal (nothing is
+/// performed again) and answers each input with the states after its
+/// macrostep and the actions it made; 404 when the session is not
+/// journaled.
+async fn trace(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<TraceResponse>, ApiError> {
+    let steps = state.runtime.trace(&id).await?;
+    Ok(Json(TraceResponse {
+        sessionid: id,
+        steps,
+    }))
 }

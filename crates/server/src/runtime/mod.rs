@@ -10,7 +10,18 @@
 //! nothing blocks the async threads: a full channel or a full session mailbox
 //! is a 503 at once.
 
+pub(crate) mod persist;
 mod worker;
+
+pub use persist::TraceStep;
+
+/// Replays a journaled session for its trace (see [`crate::replay`]).
+pub(crate) fn replay_trace(
+    journal: &journal::Journal,
+    id: &str,
+) -> Result<Vec<TraceStep>, SessionError> {
+    worker::replay_trace(journal, id, &mut persist::Documents::default())
+}
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -193,11 +204,21 @@ impl Mailboxes {
 impl Runtime {
     /// Starts the worker threads.
     pub(crate) fn new(config: &Config, metrics: Arc<Metrics>) -> std::io::Result<Runtime> {
-        let nonce = format!("{:016X}", random_u64());
+        let count = config.worker_count();
+        let (journal, nonce, first_number, mut recovered) = if config.journal {
+            open_journal(config, count)?
+        } else {
+            let nonce = format!("{:016X}", random_u64());
+            (None, nonce, 1, (0..count).map(|_| Vec::new()).collect())
+        };
+        let peers = Arc::new(worker::Peers {
+            nonce: nonce.clone(),
+            slots: Mutex::new((0..count).map(|_| None).collect()),
+        });
         let sessions = Arc::new(AtomicUsize::new(0));
         let mut workers = Vec::new();
         let mut threads = Vec::new();
-        for index in 0..config.worker_count() {
+        for (index, recovered) in recovered.iter_mut().enumerate() {
             let (sender, receiver) = mpsc::sync_channel(config.limits.worker_queue.max(1));
             let mailboxes = Arc::new(Mailboxes::default());
             let queue = metrics.queue_gauge(index);
@@ -209,6 +230,11 @@ impl Runtime {
                 queue: queue.clone(),
                 metrics: Arc::clone(&metrics),
                 sessions: Arc::clone(&sessions),
+                journal: journal.clone(),
+                recovered: std::mem::take(recovered),
+                first_number,
+                peers: Arc::clone(&peers),
+                wake: sender.clone(),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -280,6 +306,15 @@ impl Runtime {
         let worker = self.worker_of(id)?;
         let id = id.to_owned();
         self.call(worker, |reply| Command::Query { id, reply })
+            .await
+    }
+
+    /// Replays a journaled session (live, or ended and kept) without
+    /// touching it, and answers each macrostep.
+    pub async fn trace(&self, id: &str) -> Result<Vec<TraceStep>, SessionError> {
+        let worker = self.worker_of(id)?;
+        let id = id.to_owned();
+        self.call(worker, |reply| Command::Trace { id, reply })
             .await
     }
 
@@ -380,6 +415,78 @@ impl Runtime {
 
 /// 64 random bits from the operating system; a time-derived value if it has
 /// none to give (ids must differ between runs, not be unguessable).
+/// Opens `<data_dir>/journal.db` and reads what recovery needs: the node's
+/// id prefix (kept in `<data_dir>/node-id`, so that recovered sessions keep
+/// their ids and stay routable), where this run's session numbers start
+/// (a run counter in `<data_dir>/runs`, shifted left 32 bits, so that no id
+/// of an earlier run, even of a session whose journal is gone, is given
+/// again) and the live sessions per worker (by the index in their id).
+#[allow(clippy::type_complexity)]
+fn open_journal(
+    config: &Config,
+    count: usize,
+) -> std::io::Result<(
+    Option<journal::Journal>,
+    String,
+    u64,
+    Vec<Vec<journal::Recovered>>,
+)> {
+    let dir = &config.data_dir;
+    std::fs::create_dir_all(dir)?;
+    let node_file = dir.join("node-id");
+    let nonce = match std::fs::read_to_string(&node_file) {
+        Ok(text) if text.trim().len() == 16 => text.trim().to_owned(),
+        _ => {
+            let nonce = format!("{:016X}", random_u64());
+            write_synced(&node_file, &nonce)?;
+            nonce
+        }
+    };
+    let runs_file = dir.join("runs");
+    let runs: u64 = std::fs::read_to_string(&runs_file)
+        .ok()
+        .and_then(|t| t.trim().parse().ok())
+        .unwrap_or(0)
+        + 1;
+    write_synced(&runs_file, &runs.to_string())?;
+    let journal = journal::Journal::open(journal::Config::new(dir.join("journal.db")))
+        .map_err(std::io::Error::other)?;
+    let started = std::time::Instant::now();
+    let mut recovered: Vec<Vec<journal::Recovered>> = (0..count).map(|_| Vec::new()).collect();
+    let prefix_len = nonce.len();
+    journal
+        .recover(|session| {
+            let index = session
+                .session
+                .strip_prefix(nonce.as_str())
+                .and_then(|rest| rest.get(..2))
+                .and_then(|hex| usize::from_str_radix(hex, 16).ok());
+            match index {
+                Some(index) if index < count => recovered[index].push(session),
+                _ => tracing::error!(
+                    session = %session.session,
+                    "not recovered: its id names no worker of this server ({count} workers, prefix of {prefix_len})"
+                ),
+            }
+        })
+        .map_err(std::io::Error::other)?;
+    let total: usize = recovered.iter().map(Vec::len).sum();
+    tracing::info!(
+        sessions = total,
+        scan_ms = started.elapsed().as_millis() as u64,
+        "journal read"
+    );
+    Ok((Some(journal), nonce, runs << 32, recovered))
+}
+
+/// Writes a small file and fsyncs it.
+fn write_synced(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
 fn random_u64() -> u64 {
     getrandom::u64().unwrap_or_else(|_| {
         std::time::SystemTime::now()

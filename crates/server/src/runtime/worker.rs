@@ -9,10 +9,14 @@
 //! answered after the session saw it. Invoked children stay on their
 //! parent's worker, inside the runner.
 //!
-//! `#_scxml_<id>` reaches sessions of the same worker only: the runner's
-//! routing is per thread, and a session on another worker gets
-//! `error.communication` until the runner has a hook to route across
-//! workers.
+//! `#_scxml_<id>` to a session of another worker goes through the runner's
+//! gateway ([`Peers`]): the id names the worker, the event goes to that
+//! worker's runner inbox and the worker is woken; the receiver journals it
+//! when its session takes it.
+//!
+//! With a journal, each session's inputs are journaled by its machine (see
+//! [`super::persist`]) and the worker re-creates the live sessions of its
+//! index from the journal before serving.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,10 +25,20 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use prometheus_client::metrics::gauge::Gauge;
-use runner::{ClockMode, EcmaRunner, LogEntry, ReservedId, RunnerOptions, SessionKey};
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::mpsc::SyncSender;
+
+use journal::{Journal, Recovered};
+use runner::{
+    ClockMode, Delivery, EcmaFactory, Gateway, Handoff, Inbound, Inbox, LogEntry, Refusal,
+    ReservedId, Runner, RunnerOptions, SessionKey,
+};
 use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::{Data, Document, Event, Outcome, Timestamp};
 use tokio::sync::oneshot;
+
+use super::persist::{Documents, PersistFactory, Shared, SharedRef, Sources, StartInfo, TraceStep};
 
 use super::{Filter, Mailboxes, SessionError, SessionInfo, Snapshot, StartRequest, Status};
 use crate::metrics::Metrics;
@@ -65,8 +79,72 @@ pub(crate) enum Command {
         filter: Arc<Filter>,
         reply: Reply<Vec<SessionInfo>>,
     },
+    /// Replay a session from the journal and answer its trace.
+    Trace {
+        id: String,
+        reply: Reply<Vec<TraceStep>>,
+    },
+    /// Events for the runner arrived in its inbox.
+    Wake,
     /// Finish the current command and exit.
     Stop,
+}
+
+type PersistRunner = Runner<PersistFactory>;
+
+/// A worker's runner inbox and command channel (to wake it).
+pub(crate) type Peer = (Inbox, SyncSender<Command>);
+
+/// How a worker reaches the others: their runner inboxes and command
+/// channels, filled in as the workers start.
+pub(crate) struct Peers {
+    pub(crate) nonce: String,
+    pub(crate) slots: std::sync::Mutex<Vec<Option<Peer>>>,
+}
+
+impl Peers {
+    /// The worker index an id of this server names.
+    pub(crate) fn worker_of(&self, id: &str) -> Option<usize> {
+        let rest = id.strip_prefix(self.nonce.as_str())?;
+        rest.get(..2)
+            .and_then(|hex| usize::from_str_radix(hex, 16).ok())
+    }
+}
+
+/// The runner's gateway: `#_scxml_<id>` sends to sessions of other workers.
+struct PeerGateway {
+    peers: Arc<Peers>,
+}
+
+impl Gateway for PeerGateway {
+    fn send(&mut self, handoff: Handoff) -> Result<Delivery, Refusal> {
+        let request = handoff.request;
+        let is_scxml = request.kind == scxml::SCXML_EVENT_PROCESSOR || request.kind == "scxml";
+        let target = request.target.as_deref().unwrap_or("");
+        let Some(id) = target.strip_prefix("#_scxml_").filter(|_| is_scxml) else {
+            return Err(Refusal::Execution(format!(
+                "the server cannot send to {target:?} with processor {}",
+                request.kind
+            )));
+        };
+        let unreachable = || Refusal::Communication(format!("no session {id}"));
+        let index = self.peers.worker_of(id).ok_or_else(unreachable)?;
+        let slots = self.peers.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let (inbox, wake) = slots
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or_else(unreachable)?;
+        let event = request.event;
+        if !inbox.send(Inbound::Event {
+            session: id.to_owned(),
+            event,
+        }) {
+            return Err(unreachable());
+        }
+        // A full command queue means the worker is awake anyway.
+        let _ = wake.try_send(Command::Wake);
+        Ok(Delivery::Sent)
+    }
 }
 
 /// What a worker thread is given.
@@ -78,10 +156,17 @@ pub(crate) struct WorkerSetup {
     pub(crate) queue: Gauge,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) sessions: Arc<AtomicUsize>,
+    pub(crate) journal: Option<Journal>,
+    /// Live sessions of this worker found in the journal.
+    pub(crate) recovered: Vec<Recovered>,
+    /// Where the ids of this run's sessions start (past every earlier run's).
+    pub(crate) first_number: u64,
+    pub(crate) peers: Arc<Peers>,
+    pub(crate) wake: SyncSender<Command>,
 }
 
 /// The body of a worker thread.
-pub(crate) fn run(setup: WorkerSetup) {
+pub(crate) fn run(mut setup: WorkerSetup) {
     let span = tracing::info_span!("worker", index = setup.index);
     let _entered = span.enter();
     let options = RunnerOptions {
@@ -89,21 +174,58 @@ pub(crate) fn run(setup: WorkerSetup) {
         session_id_prefix: setup.id_prefix.clone(),
         ..RunnerOptions::default()
     };
-    let runner = EcmaRunner::new(options, EcmaScriptOptions::default(), log_to_tracing);
+    let shared: SharedRef = Rc::new(RefCell::new(Shared {
+        journal: setup.journal.clone(),
+        ..Shared::default()
+    }));
+    let factory = PersistFactory::new(
+        EcmaFactory::new(EcmaScriptOptions {
+            random_seed: super::random_u64(),
+            ..EcmaScriptOptions::default()
+        }),
+        Rc::clone(&shared),
+    );
+    let mut runner = Runner::with_factory(
+        factory,
+        Box::new(scxml::document::FileLoader),
+        options,
+        log_to_tracing,
+    );
+    runner.set_next_session_number(setup.first_number);
+    let own = setup.index;
+    let peers = Arc::clone(&setup.peers);
+    runner.set_remote_directory(move |id| peers.worker_of(id).is_some_and(|w| w != own));
+    runner.set_gateway(PeerGateway {
+        peers: Arc::clone(&setup.peers),
+    });
+    {
+        let mut slots = setup.peers.slots.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = slots.get_mut(own) {
+            *slot = Some((runner.inbox(), setup.wake.clone()));
+        }
+    }
+    let recovered = std::mem::take(&mut setup.recovered);
     let mut worker = Worker {
         runner,
+        shared,
+        sources: Sources::default(),
+        documents: Documents::default(),
         setup,
         sessions: HashMap::new(),
         by_key: HashMap::new(),
         scheduled: BTreeMap::new(),
         ended: VecDeque::new(),
     };
+    worker.recover(recovered);
     worker.serve();
     tracing::debug!("worker stopped");
 }
 
 struct Worker {
-    runner: EcmaRunner,
+    runner: PersistRunner,
+    shared: SharedRef,
+    sources: Sources,
+    documents: Documents,
     setup: WorkerSetup,
     /// Top-level sessions of this worker by id: running, scheduled, and the
     /// last [`REMEMBERED_ENDED`] ended ones.
@@ -133,6 +255,8 @@ struct Entry {
 struct Scheduled {
     id: ReservedId,
     document: Arc<Document>,
+    src: String,
+    at: Timestamp,
     params: Vec<(String, Data)>,
     /// Events sent to it before it started, delivered after its start.
     events: Vec<Event>,
@@ -235,9 +359,111 @@ impl Worker {
                     .collect();
                 let _ = reply.send(Ok(list));
             }
+            Command::Trace { id, reply } => {
+                let _ = reply.send(self.trace(&id));
+            }
+            Command::Wake => self.settle(),
             Command::Stop => return false,
         }
         true
+    }
+
+    /// Tells the factory what to journal for the top-level session the next
+    /// spawn creates.
+    fn prepare_start(
+        &mut self,
+        document: &Arc<Document>,
+        src: String,
+        created: Timestamp,
+        scheduled: Option<Timestamp>,
+    ) {
+        let source = match self.setup.journal {
+            Some(_) => self.sources.of(document),
+            None => None,
+        };
+        self.shared.borrow_mut().next_start = Some(StartInfo {
+            src,
+            source,
+            created,
+            scheduled,
+        });
+    }
+
+    /// Re-creates the live sessions of this worker from the journal: each
+    /// replayed under its old id, then its timers armed on the real clock
+    /// (those that fell due while the server was down fire at once).
+    fn recover(&mut self, recovered: Vec<Recovered>) {
+        let Some(journal) = self.setup.journal.clone() else {
+            return;
+        };
+        let started = Instant::now();
+        let count = recovered.len();
+        let mut failed = 0usize;
+        for session in recovered {
+            let id = session.session.clone();
+            match self.recover_one(&journal, session) {
+                Ok(()) => {}
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(session = %id, "cannot recover: {e}");
+                }
+            }
+        }
+        self.settle();
+        if count > 0 {
+            tracing::info!(
+                sessions = count - failed,
+                failed,
+                elapsed_ms = started.elapsed().as_millis() as u64,
+                "sessions recovered from the journal"
+            );
+        }
+    }
+
+    fn recover_one(&mut self, journal: &Journal, session: Recovered) -> Result<(), String> {
+        let id = session.session.clone();
+        let number = self
+            .runner
+            .parse_session_number(&id)
+            .ok_or_else(|| format!("{id} is not an id of worker {}", self.setup.index))?;
+        let reserved = self
+            .runner
+            .reserve_session_number(number)
+            .ok_or_else(|| format!("{id} is already running"))?;
+        let document = self.documents.get(journal, &session.start.document)?;
+        let src = session.start.document.url.clone().unwrap_or_default();
+        let created = session.start.at;
+        self.shared.borrow_mut().next_replay = Some(session);
+        let key = self
+            .runner
+            .spawn_reserved(reserved, document, Vec::new())
+            .map_err(|e| e.to_string())?;
+        self.sessions.insert(
+            id.clone(),
+            Entry {
+                key: Some(key),
+                src,
+                status: Status::Running,
+                created,
+                started: Some(created),
+                ended: None,
+                outcome: None,
+                final_states: Vec::new(),
+            },
+        );
+        self.by_key.insert(key, id);
+        self.setup.sessions.fetch_add(1, Ordering::SeqCst);
+        self.setup.metrics.sessions_active.inc();
+        Ok(())
+    }
+
+    /// Replays a session's journal in a runner of its own (nothing is
+    /// performed) and answers the trace of its macrosteps.
+    fn trace(&mut self, id: &str) -> Result<Vec<TraceStep>, SessionError> {
+        let Some(journal) = self.setup.journal.clone() else {
+            return Err(SessionError::NotFound(id.to_owned()));
+        };
+        replay_trace(&journal, id, &mut self.documents)
     }
 
     fn start(&mut self, request: StartRequest) -> Result<String, SessionError> {
@@ -267,6 +493,12 @@ impl Worker {
                 Scheduled {
                     id,
                     document,
+                    src: self
+                        .sessions
+                        .get(&name)
+                        .map(|e| e.src.clone())
+                        .unwrap_or_default(),
+                    at,
                     params,
                     events: Vec::new(),
                 },
@@ -275,6 +507,8 @@ impl Worker {
             tracing::info!(session = %name, at = at.as_millis(), "session scheduled");
             return Ok(name);
         }
+        let src = entry.src.clone();
+        self.prepare_start(&document, src, now, None);
         let key = self
             .runner
             .spawn(document, params)
@@ -296,11 +530,14 @@ impl Worker {
         let Scheduled {
             id,
             document,
+            src,
+            at,
             params,
             events,
         } = scheduled;
         let name = id.as_str().to_owned();
         let now = self.runner.now();
+        self.prepare_start(&document, src, now, Some(at));
         match self.runner.spawn_reserved(id, document, params) {
             Ok(key) => {
                 if let Some(entry) = self.sessions.get_mut(&name) {
@@ -496,4 +733,48 @@ fn describe(outcome: Option<&Outcome>) -> String {
         Some(Outcome::Stopped { reason }) => format!("stopped: {reason}"),
         None => "ended".to_owned(),
     }
+}
+
+/// Replays one session's whole journal through a fresh interpreter and
+/// answers its trace: the session is not touched, nothing is performed.
+pub(crate) fn replay_trace(
+    journal: &Journal,
+    id: &str,
+    documents: &mut Documents,
+) -> Result<Vec<TraceStep>, SessionError> {
+    let not_found = || SessionError::NotFound(id.to_owned());
+    let records = journal
+        .records(id, 0)
+        .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+    let mut records = records.into_iter();
+    let Some(first) = records.next() else {
+        return Err(not_found());
+    };
+    let journal::Entry::Started(start) = first.entry else {
+        return Err(not_found());
+    };
+    let document = documents
+        .get(journal, &start.document)
+        .map_err(SessionError::StartFailed)?;
+    let recovered = Recovered {
+        session: id.to_owned(),
+        start,
+        snapshot: None,
+        records: records.collect(),
+    };
+    let shared: SharedRef = Rc::new(RefCell::new(Shared {
+        next_replay: Some(recovered),
+        trace: Some(Vec::new()),
+        ..Shared::default()
+    }));
+    let mut factory = PersistFactory::new(
+        EcmaFactory::new(EcmaScriptOptions::default()),
+        Rc::clone(&shared),
+    );
+    let options = scxml::SessionOptions::new(id);
+    let machine = runner::SessionFactory::create(&mut factory, document, options)
+        .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+    runner::SessionFactory::release(&mut factory, machine);
+    let trace = shared.borrow_mut().trace.take().unwrap_or_default();
+    Ok(trace)
 }
