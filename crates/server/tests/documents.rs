@@ -43,6 +43,19 @@ const PREFIX_WF: &str = r#"<state xmlns="http://www.w3.org/2005/07/scxml" id="$$
   <state id="$$_MY_PREFIX_$$.wrong"/>
 </state>"#;
 
+/// Invokes a child by a relative `src`: it must come from the same server.
+const INVOKER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="waiting">
+  <state id="waiting">
+    <invoke src="children/child.scxml"/>
+    <transition event="ready" target="invoked"/>
+  </state>
+  <state id="invoked"/>
+</scxml>"#;
+
+const CHILD: &str = r##"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="c">
+  <state id="c"><onentry><send target="#_parent" event="ready"/></onentry></state>
+</scxml>"##;
+
 /// Requests the stub got: path and `If-None-Match`.
 type Log = Arc<Mutex<Vec<(String, Option<String>)>>>;
 
@@ -82,6 +95,8 @@ async fn stub(State(log): State<Log>, request: Request) -> Response {
         "/app/src/config.json" => ok("max-age=3600", r#"{"queue": "sales"}"#),
         "/app/include/common.js" => ok("max-age=3600", "var common = 1;"),
         "/prefix.scxml" => ok("max-age=3600", PREFIX_APP),
+        "/invoker.scxml" => ok("max-age=3600", INVOKER),
+        "/children/child.scxml" => ok("max-age=3600", CHILD),
         "/prefix-wf.scxml" => ok("max-age=3600", PREFIX_WF),
         "/big.scxml" => ok(
             "no-store",
@@ -225,9 +240,10 @@ async fn references_resolve_against_the_document_url() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_requests_map_fetch_failures_to_json_errors() {
-    let (base, _log) = serve_stub().await;
+    let (base, log) = serve_stub().await;
     let config = Config {
         workers: 1,
+        journal: false,
         ..Config::default()
     };
     let state = AppState::with_documents(config, source(1 << 20)).unwrap();
@@ -268,4 +284,25 @@ async fn start_requests_map_fetch_failures_to_json_errors() {
     let (status, body) = call(query).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body["states"], serde_json::json!(["wf7.right"]));
+
+    // An invoked document named relative to an HTTP document is fetched
+    // from the same server, never read from a local file.
+    let (status, body) = call(start(format!("{base}/invoker.scxml"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let id = body["sessionid"].as_str().unwrap().to_owned();
+    let mut states = Value::Null;
+    for _ in 0..10_000 {
+        let query = Request::get(format!("/scxml/session/{id}/query"))
+            .body(Body::empty())
+            .unwrap();
+        let (status, body) = call(query).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        states = body["states"].clone();
+        if states == serde_json::json!(["invoked"]) {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(states, serde_json::json!(["invoked"]));
+    assert_eq!(requests(&log, "/children/child.scxml").len(), 1);
 }

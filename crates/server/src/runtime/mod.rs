@@ -216,6 +216,13 @@ impl Runtime {
             slots: Mutex::new((0..count).map(|_| None).collect()),
         });
         let sessions = Arc::new(AtomicUsize::new(0));
+        // Invoked documents resolve against their parent's URL: over HTTP for
+        // documents fetched over HTTP (never a local file for those).
+        let loader = crate::document::HttpLoader::new(
+            config.limits.max_document_bytes,
+            crate::document::DEFAULT_FETCH_TIMEOUT,
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
         let mut workers = Vec::new();
         let mut threads = Vec::new();
         for (index, recovered) in recovered.iter_mut().enumerate() {
@@ -235,6 +242,7 @@ impl Runtime {
                 first_number,
                 peers: Arc::clone(&peers),
                 wake: sender.clone(),
+                loader: loader.clone(),
             };
             threads.push(
                 std::thread::Builder::new()

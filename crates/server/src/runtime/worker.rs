@@ -163,6 +163,9 @@ pub(crate) struct WorkerSetup {
     pub(crate) first_number: u64,
     pub(crate) peers: Arc<Peers>,
     pub(crate) wake: SyncSender<Command>,
+    /// Loads what invoked documents name (`<invoke src>`), relative to the
+    /// invoking document: files for local documents, HTTP for fetched ones.
+    pub(crate) loader: crate::document::HttpLoader,
 }
 
 /// The body of a worker thread.
@@ -187,7 +190,7 @@ pub(crate) fn run(mut setup: WorkerSetup) {
     );
     let mut runner = Runner::with_factory(
         factory,
-        Box::new(scxml::document::FileLoader),
+        Box::new(setup.loader.clone()),
         options,
         log_to_tracing,
     );
