@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use scxml::datamodel::ecmascript::{EcmaScript, EcmaScriptOptions, JsRuntime};
+use scxml::datamodel::ecmascript::{EcmaScript, EcmaScriptOptions, JsRuntime, Prelude};
 use scxml::{
     Action, Data, DataModelError, Document, Event, Interpreter, Outcome, SessionOptions, Timestamp,
 };
@@ -33,7 +33,12 @@ pub struct EcmaFactory {
     groups: Vec<Option<Group>>,
     /// Sessions created so far, to derive a distinct seed for each.
     created: u64,
+    /// Builds a per-document prelude (the ORS built-ins), if the host set one.
+    prelude: Option<PreludeBuilder>,
 }
+
+/// Makes the dialect prelude of a document (see [`EcmaFactory::set_prelude`]).
+type PreludeBuilder = Box<dyn Fn(&Document) -> Option<Arc<Prelude>>>;
 
 /// One shared runtime and how many live sessions use it.
 struct Group {
@@ -60,6 +65,7 @@ impl EcmaFactory {
             group_size: group_size.max(1),
             groups: Vec::new(),
             created: 0,
+            prelude: None,
         }
     }
 
@@ -90,6 +96,13 @@ impl EcmaFactory {
 }
 
 impl EcmaFactory {
+    /// Gives every session created from now on the prelude `builder` makes
+    /// for its document (installed lazily by the data model, only when the
+    /// session's code names one of its triggers), e.g. the ORS built-ins.
+    pub fn set_prelude(&mut self, builder: impl Fn(&Document) -> Option<Arc<Prelude>> + 'static) {
+        self.prelude = Some(Box::new(builder));
+    }
+
     /// The `Math.random()` seed the next [`SessionFactory::create`] would
     /// give its session: the configured seed plus the number of sessions
     /// created so far. Hosts that journal sessions record it.
@@ -110,6 +123,9 @@ impl EcmaFactory {
         let index = self.group_with_room()?;
         let mut settings = self.options.clone();
         settings.random_seed = seed;
+        if let Some(builder) = &self.prelude {
+            settings.prelude = builder(&document);
+        }
         let Some(group) = self.groups[index].as_mut() else {
             // group_with_room only returns the index of an occupied slot.
             unreachable!("runtime group {index} is empty");

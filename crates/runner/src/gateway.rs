@@ -38,6 +38,37 @@ pub trait Gateway {
     /// A send the runner cannot deliver itself. `Pending` promises an
     /// [`Inbound::Sent`] with the handoff's ticket later.
     fn send(&mut self, handoff: Handoff) -> Result<Delivery, Refusal>;
+
+    /// A dialect request the runner cannot carry out itself (ORS
+    /// `<session:fetch>`, `<ws:response>`: I/O belongs to the host).
+    /// `Pending` holds the session like a pending send and promises an
+    /// [`Inbound::Completed`] with the ticket; `Sent` means done, no event.
+    /// By default every request is refused (`error.execution`).
+    fn extension(&mut self, handoff: ExtensionHandoff) -> Result<Delivery, Refusal> {
+        let _ = handoff;
+        Err(Refusal::Execution(
+            "this host does not carry out dialect requests".to_owned(),
+        ))
+    }
+}
+
+/// One dialect request handed to the gateway.
+pub struct ExtensionHandoff {
+    /// Names this request in [`Inbound::Completed`].
+    pub ticket: Ticket,
+    /// `_sessionid` of the requesting session.
+    pub session_id: String,
+    /// The request (e.g. an `ors::Request`), for the host to downcast.
+    pub request: Box<dyn std::any::Any + Send>,
+}
+
+impl std::fmt::Debug for ExtensionHandoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExtensionHandoff")
+            .field("ticket", &self.ticket)
+            .field("session_id", &self.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One send handed to the gateway.
@@ -105,6 +136,15 @@ pub enum Inbound {
         ticket: Ticket,
         /// `Err(message)` if the send failed.
         result: Result<(), String>,
+    },
+    /// The end of a pending dialect request: `event` (its completion event,
+    /// e.g. `session.fetch.done`) goes to the requesting session's queue
+    /// and the session's hold ends.
+    Completed {
+        /// The handoff's ticket.
+        ticket: Ticket,
+        /// The completion event, if any.
+        event: Option<Event>,
     },
     /// Nothing to deliver: wakes a runner waiting for input, for a host
     /// whose own input arrived elsewhere.

@@ -65,7 +65,7 @@ use scxml::{Document, DocumentError};
 pub use clock::{wall_clock_now, ClockMode};
 pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
 pub use feed::{Feed, FeedEnd};
-pub use gateway::{Delivery, Gateway, Handoff, Inbound, Inbox, Refusal, Ticket};
+pub use gateway::{Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Refusal, Ticket};
 pub use machine::{Machine, SessionFactory};
 pub use runner::{
     LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,
@@ -87,6 +87,28 @@ impl EcmaRunner {
             options,
             sink,
         )
+    }
+}
+
+impl<F: SessionFactory> Runner<F> {
+    /// Gives every session created from now on the handlers of the ORS
+    /// dialect (`session:` and `ws:` actions). `<session:start>` and
+    /// `<session:terminate>` are carried out by the runner; `<session:fetch>`
+    /// and `<ws:response>` go to the [`Gateway`]'s `extension`.
+    pub fn enable_ors_actions(&mut self) {
+        self.set_custom_handlers(ors::handlers());
+    }
+}
+
+impl EcmaRunner {
+    /// The ORS dialect for every session created from now on: its action
+    /// handlers ([`Runner::enable_ors_actions`]) and its script built-ins
+    /// (`ors::prelude`, installed only in sessions whose code uses them).
+    pub fn enable_ors(&mut self, config: ors::OrsConfig) {
+        self.enable_ors_actions();
+        self.factory_mut().set_prelude(move |document| {
+            Some(ors::prelude(document, &document.source_name, &config))
+        });
     }
 }
 

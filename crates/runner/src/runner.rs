@@ -17,12 +17,13 @@ use std::time::Instant;
 
 use scxml::document::{parse, Loader};
 use scxml::{
-    Action, Data, DataModelError, Document, Event, EventKind, InvokeRequest, InvokeSource, Outcome,
-    SendRequest, SessionDirectory, SessionOptions, Timestamp, SCXML_EVENT_PROCESSOR,
+    Action, CustomHandlers, Data, DataModelError, Document, Event, EventKind, ExtensionRequest,
+    InvokeRequest, InvokeSource, Outcome, SendRequest, SessionDirectory, SessionOptions, Timestamp,
+    SCXML_EVENT_PROCESSOR,
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
-use crate::gateway::{Delivery, Gateway, Handoff, Inbound, Inbox, Ticket};
+use crate::gateway::{Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Ticket};
 use crate::machine::{Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
@@ -157,6 +158,14 @@ pub struct Runner<F: SessionFactory> {
     /// session's [`SessionDirectory`] so a `<send>` can tell at once whether
     /// `#_scxml_<id>` is reachable.
     running_ids: Rc<RefCell<HashSet<u64>>>,
+    /// Sessions whose id was chosen by a dialect request (ORS
+    /// `<session:start>` picks the id itself) rather than the counter.
+    by_name: HashMap<String, SessionKey>,
+    /// Ids of `by_name` sessions that have not ended, for the directory.
+    running_names: Rc<RefCell<HashSet<String>>>,
+    /// Custom action handlers given to every new session (the ORS dialect
+    /// under `orca run`); none by default, so W3C sessions pay nothing.
+    custom: Option<CustomHandlers>,
     /// The next session number: ids are a counter, unique for the runner's life.
     next_number: u64,
     /// Sessions with queued events, each once, served round-robin one event
@@ -196,9 +205,12 @@ struct Slot<M> {
 /// One session and its place in the tree.
 struct Session<M> {
     machine: M,
-    /// `_sessionid`: the decimal form of `number`.
+    /// `_sessionid`: the decimal form of `number`, or a name a dialect
+    /// request chose (`named`).
     id: String,
     number: u64,
+    /// `id` is in `Runner::by_name`.
+    named: bool,
     /// The invoking session, if any.
     parent: Option<SessionKey>,
     /// The invoke id this session has in its parent.
@@ -248,6 +260,9 @@ impl<F: SessionFactory> Runner<F> {
             free: Vec::new(),
             by_number: HashMap::new(),
             running_ids: Rc::default(),
+            by_name: HashMap::new(),
+            running_names: Rc::default(),
+            custom: None,
             next_number: 1,
             ready: VecDeque::new(),
             timers: TimerTable::new(),
@@ -275,6 +290,22 @@ impl<F: SessionFactory> Runner<F> {
     /// `error.communication` at once (SCXML App. C.1).
     pub fn set_remote_directory(&mut self, remote: impl Fn(&str) -> bool + 'static) {
         self.remote = Some(Rc::new(remote));
+    }
+
+    /// Gives every session created from now on these custom action
+    /// handlers ([`SessionOptions::custom`]), e.g. `ors::handlers()`.
+    pub fn set_custom_handlers(&mut self, handlers: CustomHandlers) {
+        self.custom = Some(handlers);
+    }
+
+    /// The session factory, for host settings it offers.
+    pub fn factory_mut(&mut self) -> &mut F {
+        &mut self.factory
+    }
+
+    /// The session whose `_sessionid` is `id`, if it has not ended.
+    pub fn find_session(&self, id: &str) -> Option<SessionKey> {
+        self.session_by_id(id)
     }
 
     /// A handle through which other threads send this runner events and
@@ -329,7 +360,7 @@ impl<F: SessionFactory> Runner<F> {
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
         let number = self.take_number();
-        Ok(self.create_session(number, document, params, None, 0)?)
+        Ok(self.create_session(number, None, document, params, None, 0)?)
     }
 
     /// Takes the next session id without creating a session, for hosts that
@@ -374,7 +405,7 @@ impl<F: SessionFactory> Runner<F> {
         document: Arc<Document>,
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
-        Ok(self.create_session(id.number, document, params, None, 0)?)
+        Ok(self.create_session(id.number, None, document, params, None, 0)?)
     }
 
     /// Puts an external event on a session's queue. Returns `false` (and
@@ -594,15 +625,18 @@ impl<F: SessionFactory> Runner<F> {
     }
 
     /// Creates, registers and starts a session.
+    /// `name`, if given, is the id instead of the counter's form.
     fn create_session(
         &mut self,
         number: u64,
+        name: Option<String>,
         document: Arc<Document>,
         params: Vec<(String, Data)>,
         parent: Option<(SessionKey, String)>,
         depth: u32,
     ) -> Result<SessionKey, DataModelError> {
-        let id = self.format_id(number);
+        let named = name.is_some();
+        let id = name.unwrap_or_else(|| self.format_id(number));
         let ioprocessors = match self.gateway.as_mut() {
             Some(gateway) => gateway.open(&id),
             None => Vec::new(),
@@ -615,7 +649,7 @@ impl<F: SessionFactory> Runner<F> {
                 max_microsteps: self.options.max_microsteps,
                 ioprocessors,
                 directory: Some(self.directory()),
-                custom: None,
+                custom: self.custom.clone(),
             },
         );
         let machine = match created {
@@ -627,15 +661,20 @@ impl<F: SessionFactory> Runner<F> {
                 return Err(e);
             }
         };
-        self.running_ids.borrow_mut().insert(number);
+        if named {
+            self.running_names.borrow_mut().insert(id.clone());
+        } else {
+            self.running_ids.borrow_mut().insert(number);
+        }
         let (parent_key, invokeid) = match parent {
             Some((key, invokeid)) => (Some(key), Some(invokeid)),
             None => (None, None),
         };
         let key = self.insert(Session {
             machine,
-            id,
+            id: id.clone(),
             number,
+            named,
             parent: parent_key,
             invokeid: invokeid.clone(),
             children: Vec::new(),
@@ -649,7 +688,11 @@ impl<F: SessionFactory> Runner<F> {
             held: 0,
             backlog: VecDeque::new(),
         });
-        self.by_number.insert(number, key);
+        if named {
+            self.by_name.insert(id, key);
+        } else {
+            self.by_number.insert(number, key);
+        }
         if let (Some(parent), Some(invokeid)) = (parent_key, invokeid) {
             if let Some(parent) = session_mut(&mut self.slots, parent) {
                 parent.children.push((invokeid, key));
@@ -699,7 +742,12 @@ impl<F: SessionFactory> Runner<F> {
         self.free.push(key.index);
         self.live -= 1;
         self.timers.rearm(key, session.armed, None);
-        self.by_number.remove(&session.number);
+        if session.named {
+            self.by_name.remove(&session.id);
+            self.running_names.borrow_mut().remove(&session.id);
+        } else {
+            self.by_number.remove(&session.number);
+        }
         if !session.finished {
             if let Some(gateway) = self.gateway.as_mut() {
                 gateway.close(&session.id);
@@ -751,7 +799,11 @@ impl<F: SessionFactory> Runner<F> {
             return;
         }
         session.finished = true;
-        self.running_ids.borrow_mut().remove(&session.number);
+        if session.named {
+            self.running_names.borrow_mut().remove(&session.id);
+        } else {
+            self.running_ids.borrow_mut().remove(&session.number);
+        }
         if let Some(gateway) = self.gateway.as_mut() {
             gateway.close(&session.id);
         }
@@ -821,12 +873,7 @@ impl<F: SessionFactory> Runner<F> {
                 );
                 self.raise_error(key, "error.execution", None, message);
             }
-            Action::Extension(_) => {
-                // Dialect requests (ORS `session:fetch`, ...) are not carried
-                // out by this host yet.
-                let message = "no host support for this dialect request".to_owned();
-                self.raise_error(key, "error.execution", None, message);
-            }
+            Action::Extension(request) => self.extension(key, request),
             Action::Done { donedata, .. } => self.report_done(key, donedata),
         }
     }
@@ -1004,6 +1051,15 @@ impl<F: SessionFactory> Runner<F> {
                 }
                 self.release_hold(key);
             }
+            Inbound::Completed { ticket, event } => {
+                let Some((key, _)) = self.in_flight.remove(&ticket) else {
+                    return;
+                };
+                if let Some(event) = event {
+                    self.enqueue(key, event);
+                }
+                self.release_hold(key);
+            }
             Inbound::Wake => {}
         }
     }
@@ -1024,6 +1080,155 @@ impl<F: SessionFactory> Runner<F> {
                 session.queued = true;
                 self.ready.push_back(key);
             }
+        }
+    }
+
+    /// Carries out a dialect request. ORS `<session:start>` and
+    /// `<session:terminate>` act on this runner's own sessions, so the
+    /// runner does them; anything else (`<session:fetch>`, `<ws:response>`,
+    /// other dialects) is I/O and goes to the gateway.
+    fn extension(&mut self, key: SessionKey, request: ExtensionRequest) {
+        let request = match request.request.downcast::<ors::Request>() {
+            Ok(request) => match *request {
+                ors::Request::Start {
+                    requestid,
+                    session_id,
+                    src,
+                    params,
+                } => return self.ors_start(key, &requestid, session_id, src, params),
+                ors::Request::Terminate {
+                    requestid,
+                    session_id,
+                } => return self.ors_terminate(key, &requestid, &session_id),
+                other => Box::new(other) as Box<dyn std::any::Any + Send>,
+            },
+            Err(other) => other,
+        };
+        let Some(session_id) = session(&self.slots, key).map(|s| s.id.clone()) else {
+            return;
+        };
+        let refused = |request: &(dyn std::any::Any + Send), message: String| {
+            // A fetch always completes with one of its own events.
+            match request.downcast_ref::<ors::Request>() {
+                Some(ors::Request::Fetch { requestid, .. }) => {
+                    ors::events::fetch_error(requestid, 0, &message)
+                }
+                _ => {
+                    let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
+                    Event::platform("error.execution", data)
+                }
+            }
+        };
+        let Some(gateway) = self.gateway.as_mut() else {
+            let event = refused(
+                &*request,
+                "this host does not do I/O for dialects".to_owned(),
+            );
+            self.enqueue(key, event);
+            return;
+        };
+        let ticket = Ticket(self.next_ticket);
+        self.next_ticket += 1;
+        // Keep what a refusal needs: the request moves into the handoff.
+        let fetch_id = match request.downcast_ref::<ors::Request>() {
+            Some(ors::Request::Fetch { requestid, .. }) => Some(requestid.clone()),
+            _ => None,
+        };
+        let handoff = ExtensionHandoff {
+            ticket,
+            session_id,
+            request,
+        };
+        match gateway.extension(handoff) {
+            Ok(Delivery::Sent) => {}
+            Ok(Delivery::Pending) => {
+                if let Some(session) = session_mut(&mut self.slots, key) {
+                    session.held += 1;
+                }
+                self.in_flight.insert(ticket, (key, None));
+            }
+            Err(refusal) => {
+                let event = match fetch_id {
+                    Some(requestid) => {
+                        ors::events::fetch_error(&requestid, 0, &refusal.to_string())
+                    }
+                    None => {
+                        let data = Data::Object(vec![(
+                            "message".to_owned(),
+                            Data::String(refusal.to_string()),
+                        )]);
+                        Event::platform(refusal.event_name(), data)
+                    }
+                };
+                self.enqueue(key, event);
+            }
+        }
+    }
+
+    /// ORS `<session:start>`: a new top-level session of `src` (resolved
+    /// against the requester's document) under the id the request chose.
+    fn ors_start(
+        &mut self,
+        key: SessionKey,
+        requestid: &str,
+        session_id: String,
+        src: String,
+        params: Vec<(String, Data)>,
+    ) {
+        let Some(base) =
+            session(&self.slots, key).map(|s| s.machine.document().source_name.clone())
+        else {
+            return;
+        };
+        let started = if self.session_by_id(&session_id).is_some() {
+            Err(format!("session id {session_id} is taken"))
+        } else {
+            match self.child_document(&base, InvokeSource::Url(src)) {
+                Err((_, message)) => Err(message),
+                Ok(document) => {
+                    let number = self.take_number();
+                    let name = Some(session_id.clone());
+                    self.create_session(number, name, document, params, None, 0)
+                        .map(|_| ())
+                        .map_err(|e| format!("cannot start the session: {e}"))
+                }
+            }
+        };
+        let event = match started {
+            Ok(()) => ors::events::start_done(requestid, &session_id),
+            Err(message) => ors::events::start_error(requestid, &session_id, &message),
+        };
+        self.enqueue(key, event);
+    }
+
+    /// ORS `<session:terminate>`: ends the named session (App. D
+    /// `exitInterpreter`, as [`Runner::terminate`]), a child as if cancelled.
+    fn ors_terminate(&mut self, key: SessionKey, requestid: &str, session_id: &str) {
+        let Some(target) = self.session_by_id(session_id) else {
+            let message = format!("no session {session_id}");
+            let event = ors::events::terminate_error(requestid, session_id, &message);
+            self.enqueue(key, event);
+            return;
+        };
+        // The requester hears of it first: a session ending itself gets
+        // nothing after its end, a session ending another gets the event.
+        self.enqueue(key, ors::events::terminate_done(requestid, session_id));
+        if target == key {
+            // Ending the session that is being drained: its remaining
+            // actions are carried out by the drain under way.
+            let now = self.clock.now();
+            if let Some(session) = session_mut(&mut self.slots, key) {
+                if session.machine.is_running() {
+                    session.machine.terminate(now);
+                }
+            }
+            return;
+        }
+        let is_child = session(&self.slots, target).is_some_and(|s| s.parent.is_some());
+        if is_child {
+            self.terminate_tree(target);
+        } else {
+            self.terminate(target);
         }
     }
 
@@ -1064,8 +1269,8 @@ impl<F: SessionFactory> Runner<F> {
         // An invoke id names one live child; a new one replaces the old.
         self.cancel_invoke(key, &invokeid);
         let number = self.take_number();
-        if let Err(e) = self.create_session(number, document, params, Some((key, invokeid)), depth)
-        {
+        let parent = Some((key, invokeid));
+        if let Err(e) = self.create_session(number, None, document, params, parent, depth) {
             self.raise_error(
                 key,
                 "error.execution",
@@ -1191,15 +1396,22 @@ impl<F: SessionFactory> Runner<F> {
         let running = Rc::clone(&self.running_ids);
         let prefix = self.options.session_id_prefix.clone();
         let remote = self.remote.clone();
+        let names = Rc::clone(&self.running_names);
         SessionDirectory(Rc::new(move |id: &str| match session_number(&prefix, id) {
             Some(n) => running.borrow().contains(&n),
+            None if names.borrow().contains(id) => true,
             None => remote.as_ref().is_some_and(|remote| remote(id)),
         }))
     }
 
     fn session_by_id(&self, id: &str) -> Option<SessionKey> {
-        let number = session_number(&self.options.session_id_prefix, id)?;
-        let key = *self.by_number.get(&number)?;
+        let key = match self.by_name.get(id) {
+            Some(key) => *key,
+            None => {
+                let number = session_number(&self.options.session_id_prefix, id)?;
+                *self.by_number.get(&number)?
+            }
+        };
         session(&self.slots, key)
             .filter(|s| !s.finished)
             .map(|_| key)
