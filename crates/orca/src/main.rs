@@ -9,6 +9,7 @@
 //! Exit status: 0 when the session reached a top-level final state (or every
 //! document is valid), 1 otherwise, 2 for an invalid document.
 
+mod fetch;
 mod output;
 mod replay;
 mod run;

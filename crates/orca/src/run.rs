@@ -15,6 +15,14 @@
 //! the short name, `_ioprocessors['basichttp']` — every session gets an
 //! access URI on an ephemeral loopback port and sends of that type become
 //! POSTs. Otherwise such sends fail with `error.communication`.
+//!
+//! The ORS dialect (`session:` and `ws:` actions, the `_genesys` built-ins)
+//! is switched on the same way: when the chart or a document it invokes
+//! names a Genesys module namespace or one of `ors::TRIGGERS`. Then
+//! `<session:start>` and `<session:terminate>` act on the runner's sessions
+//! and `<session:fetch>` makes real HTTP requests (see [`crate::fetch`]);
+//! a session's fetch holds it like a pending send, so the virtual clock
+//! does not pass while the request is out.
 
 use std::collections::HashSet;
 use std::io::BufRead;
@@ -29,6 +37,7 @@ use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::document::{FileLoader, Loader, Text};
 use scxml::{Document, Outcome, Timestamp};
 
+use crate::fetch::RunGateway;
 use crate::output::Output;
 
 /// What `orca run` was asked to do.
@@ -75,8 +84,16 @@ pub(crate) fn run(
         ..RunnerOptions::default()
     };
     let mut runner = EcmaRunner::new(options, args.ecmascript.clone(), output.log_sink());
-    if uses_basichttp(&document) {
-        runner.set_gateway(basichttp::HttpGateway::start(runner.inbox())?);
+    let http = match uses_basichttp(&document) {
+        true => Some(basichttp::HttpGateway::start(runner.inbox())?),
+        false => None,
+    };
+    let ors = uses_ors(&document);
+    if ors {
+        runner.enable_ors(ors::OrsConfig::default());
+    }
+    if http.is_some() || ors {
+        runner.set_gateway(RunGateway::new(http, runner.inbox()));
     }
     let limit = args.timeout.map(|t| runner.now() + t);
     runner.set_deadline(args.timeout.map(|t| Instant::now() + t));
@@ -366,23 +383,41 @@ fn spawn_reader(
 /// that of a document it invokes through a literal `src` (recursively),
 /// mentions `basichttp` in any case (see the module doc).
 fn uses_basichttp(document: &Document) -> bool {
+    mentions(document, &|text| {
+        text.to_ascii_lowercase().contains("basichttp")
+    })
+}
+
+/// Whether the chart is written in the ORS dialect: it, or a document it
+/// invokes through a literal `src`, names a Genesys module namespace or
+/// an ORS built-in.
+fn uses_ors(document: &Document) -> bool {
+    mentions(document, &|text| {
+        text.contains(ors::GENESYS_MODULES) || ors::TRIGGERS.iter().any(|t| text.contains(t))
+    })
+}
+
+/// Whether `found` holds for the text of the chart or of a document it
+/// invokes through a literal `src` (recursively).
+fn mentions(document: &Document, found: &dyn Fn(&str) -> bool) -> bool {
     let name = &document.source_name;
     let Ok(text) = std::fs::read_to_string(name) else {
         return false;
     };
-    mentions_basichttp(name, &text, document, &mut HashSet::new())
+    mentions_in(name, &text, document, found, &mut HashSet::new())
 }
 
-fn mentions_basichttp(
+fn mentions_in(
     name: &str,
     text: &str,
     document: &Document,
+    found: &dyn Fn(&str) -> bool,
     seen: &mut HashSet<String>,
 ) -> bool {
     if !seen.insert(name.to_owned()) {
         return false;
     }
-    if text.to_ascii_lowercase().contains("basichttp") {
+    if found(text) {
         return true;
     }
     let sources = document
@@ -400,7 +435,7 @@ fn mentions_basichttp(
         let Ok(child) = scxml::document::parse(&child_text, &child_name, &FileLoader) else {
             continue;
         };
-        if mentions_basichttp(&child_name, &child_text, &child, seen) {
+        if mentions_in(&child_name, &child_text, &child, found, seen) {
             return true;
         }
     }
