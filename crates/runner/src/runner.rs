@@ -1614,6 +1614,20 @@ mod tests {
             self.inbox.send(Inbound::Sent { ticket, result });
             Ok(Delivery::Pending)
         }
+
+        fn extension(&mut self, handoff: ExtensionHandoff) -> Result<Delivery, Refusal> {
+            let Some(ors::Request::Fetch { requestid, .. }) = handoff.request.downcast_ref() else {
+                return Err(Refusal::Execution("fetch only".to_owned()));
+            };
+            // Completed from another thread, as a real fetch would be.
+            let event = ors::events::fetch_done(requestid, 200, "{}".to_owned(), Vec::new());
+            let (inbox, ticket) = (self.inbox.clone(), handoff.ticket);
+            std::thread::spawn(move || {
+                let event = Some(event);
+                inbox.send(Inbound::Completed { ticket, event });
+            });
+            Ok(Delivery::Pending)
+        }
     }
 
     fn echo_gateway(h: &mut crate::testing::Harness) -> Rc<RefCell<Vec<String>>> {
@@ -1650,6 +1664,49 @@ mod tests {
         );
         assert_eq!(h.runner.in_flight(), 0);
         assert_eq!(*calls.borrow(), ["open 1", "close 1"]);
+    }
+
+    #[test]
+    fn a_pending_fetch_holds_its_session_and_its_timer_until_it_completes() {
+        let mut h = harness(|fake, input| match (event_name(input), input) {
+            (_, Input::Start) => {
+                fake.actions.push_back(ors(ors::Request::Fetch {
+                    requestid: "f1".to_owned(),
+                    url: "http://127.0.0.1:1/".to_owned(),
+                    method: "GET".to_owned(),
+                    enctype: String::new(),
+                    accept: None,
+                    headers: Vec::new(),
+                    timeout_ms: None,
+                    params: Vec::new(),
+                    content: None,
+                }));
+                fake.send(None, "after", None);
+                fake.timeout = Some(fake.now + std::time::Duration::from_millis(5));
+            }
+            (Some("after"), _) => fake.finish("end", Data::Undefined),
+            _ => {}
+        });
+        echo_gateway(&mut h);
+        let key = h.spawn("chart");
+        assert_eq!(h.runner.in_flight(), 1);
+        let end = h.runner.run_to_end(key, None);
+        assert_eq!(end.ok(), Some(RunEnd::Finished));
+        let journal: Vec<String> = h
+            .journal()
+            .into_iter()
+            .map(|line| line.split(" data=").next().unwrap_or_default().to_owned())
+            .collect();
+        // The completion comes before what the session did after the
+        // fetch, and no timer fired while it was out.
+        assert_eq!(
+            journal,
+            [
+                "1 start",
+                "1 external session.fetch.done",
+                "1 external after from #_scxml_1"
+            ]
+        );
     }
 
     #[test]
@@ -1950,6 +2007,73 @@ mod tests {
             ]
         );
         assert_eq!(h.runner.live_sessions(), 1);
+    }
+
+    fn ors(request: ors::Request) -> Action {
+        Action::Extension(ExtensionRequest {
+            request: Box::new(request),
+        })
+    }
+
+    #[test]
+    fn ors_requests_complete_with_their_events_without_a_gateway() {
+        let mut h = harness(|fake, input| {
+            if fake.name == "a" && matches!(input, Input::Start) {
+                let requestid = |n: &str| n.to_owned();
+                fake.actions.push_back(ors(ors::Request::Terminate {
+                    requestid: requestid("t1"),
+                    session_id: "1".to_owned(),
+                }));
+                fake.actions.push_back(ors(ors::Request::Terminate {
+                    requestid: requestid("t2"),
+                    session_id: "nobody".to_owned(),
+                }));
+                fake.actions.push_back(ors(ors::Request::Start {
+                    requestid: requestid("s1"),
+                    session_id: "s1-s".to_owned(),
+                    src: "missing.scxml".to_owned(),
+                    params: Vec::new(),
+                }));
+                fake.actions.push_back(ors(ors::Request::Fetch {
+                    requestid: requestid("f1"),
+                    url: "http://127.0.0.1:1/".to_owned(),
+                    method: "GET".to_owned(),
+                    enctype: String::new(),
+                    accept: None,
+                    headers: Vec::new(),
+                    timeout_ms: None,
+                    params: Vec::new(),
+                    content: None,
+                }));
+                fake.actions.push_back(ors(ors::Request::Response {
+                    requestid: requestid("r1"),
+                    kind: "positive".to_owned(),
+                    resultcode: None,
+                    params: Vec::new(),
+                }));
+            }
+        });
+        let b = h.spawn("b");
+        let a = h.spawn("a");
+        h.settle();
+        assert_eq!(h.runner.outcome(b), Some(&Outcome::Terminated));
+        assert!(h.runner.is_running(a));
+        let events: Vec<String> = h
+            .journal()
+            .into_iter()
+            .filter(|line| line.starts_with("2 ") && !line.ends_with(" start"))
+            .map(|line| line.split(" data=").next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "2 external session.terminate.done",
+                "2 external error.session.terminate",
+                "2 external error.session.start",
+                "2 external error.session.fetch",
+                "2 platform error.execution",
+            ]
+        );
     }
 
     #[test]
