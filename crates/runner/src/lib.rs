@@ -33,8 +33,16 @@
 //!   queue, because the interpreter accepts host input only there. SCXML
 //!   wants them on the internal queue; only the core can do that (W3C test
 //!   496), so the core should catch what it can decide alone.
-//! - Custom actions (foreign namespaces) have no handler here: the session
-//!   gets `error.execution` naming the element.
+//! - Custom actions (foreign namespaces) have no handler by default: the
+//!   session gets `error.execution` naming the element. A host may register
+//!   handlers ([`Runner::set_custom_handlers`]; [`EcmaRunner::enable_ors`]
+//!   for the ORS dialect). Of the ORS requests the runner carries out
+//!   `<session:start>` (a top-level session under the id the request chose;
+//!   `src` resolves against the requester's document through the loader)
+//!   and `<session:terminate>`; `<session:fetch>` and `<ws:response>` go to
+//!   [`Gateway::extension`], a pending one holding its session like a
+//!   pending send. Without a gateway a fetch fails with
+//!   `error.session.fetch` (`http.0`).
 //! - A cancelled child (§6.4) still logs (its `<onexit>` runs) but its sends
 //!   are dropped, and its events still queued in the parent are discarded.
 //! - A child that stops without reaching a final state (a broken limit)
