@@ -390,10 +390,15 @@ fn uses_basichttp(document: &Document) -> bool {
 
 /// Whether the chart is written in the ORS dialect: it, or a document it
 /// invokes through a literal `src`, names a Genesys module namespace or
-/// an ORS built-in.
+/// uses an ORS built-in (`_data.x`, `__Log(...)`: a bare substring would
+/// catch names such as `bench_datamodel`).
 fn uses_ors(document: &Document) -> bool {
     mentions(document, &|text| {
-        text.contains(ors::GENESYS_MODULES) || ors::TRIGGERS.iter().any(|t| text.contains(t))
+        text.contains(ors::GENESYS_MODULES)
+            || ors::TRIGGERS.iter().any(|t| {
+                text.match_indices(t)
+                    .any(|(at, _)| matches!(text[at + t.len()..].chars().next(), Some('.' | '(')))
+            })
     })
 }
 
@@ -482,6 +487,17 @@ mod tests {
     }
 
     const PLAIN: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript"><final id="f"/></scxml>"#;
+
+    #[test]
+    fn only_charts_that_use_the_ors_dialect_get_it() {
+        let plain = PLAIN.replace("version=", "name=\"bench_datamodel\" version=");
+        assert!(!uses_ors(&chart("ors-plain", &[("main.scxml", &plain)])));
+        let builtin = PLAIN.replace(
+            "<final id=\"f\"/>",
+            "<final id=\"f\"><onentry><log expr=\"_data.x\"/></onentry></final>",
+        );
+        assert!(uses_ors(&chart("ors-builtin", &[("main.scxml", &builtin)])));
+    }
 
     #[test]
     fn only_charts_that_mention_basichttp_get_the_listener() {
