@@ -976,12 +976,7 @@ impl<F: SessionFactory> Runner<F> {
         };
         match gateway.send(handoff) {
             Ok(Delivery::Sent) => {}
-            Ok(Delivery::Pending) => {
-                if let Some(session) = session_mut(&mut self.slots, key) {
-                    session.held += 1;
-                }
-                self.in_flight.insert(ticket, (key, sendid));
-            }
+            Ok(Delivery::Pending) => self.hold(key, ticket, sendid),
             Err(refusal) => {
                 let name = refusal.event_name();
                 self.raise_error(key, name, sendid, refusal.to_string());
@@ -1141,12 +1136,7 @@ impl<F: SessionFactory> Runner<F> {
         };
         match gateway.extension(handoff) {
             Ok(Delivery::Sent) => {}
-            Ok(Delivery::Pending) => {
-                if let Some(session) = session_mut(&mut self.slots, key) {
-                    session.held += 1;
-                }
-                self.in_flight.insert(ticket, (key, None));
-            }
+            Ok(Delivery::Pending) => self.hold(key, ticket, None),
             Err(refusal) => {
                 let event = match fetch_id {
                     Some(requestid) => {
@@ -1391,6 +1381,15 @@ impl<F: SessionFactory> Runner<F> {
     }
 
     /// The session whose `_sessionid` is `id`, if it still takes events.
+    /// Holds session `key` until the pending handoff `ticket` completes;
+    /// `sendid` goes on the error event if it fails.
+    fn hold(&mut self, key: SessionKey, ticket: Ticket, sendid: Option<String>) {
+        if let Some(session) = session_mut(&mut self.slots, key) {
+            session.held += 1;
+        }
+        self.in_flight.insert(ticket, (key, sendid));
+    }
+
     /// The directory given to each session: ids of sessions still running.
     fn directory(&self) -> SessionDirectory {
         let running = Rc::clone(&self.running_ids);
