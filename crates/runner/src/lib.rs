@@ -64,6 +64,7 @@ mod route;
 mod runner;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 
 use std::path::Path;
 
@@ -74,7 +75,7 @@ pub use clock::{wall_clock_now, ClockMode};
 pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
 pub use feed::{Feed, FeedEnd};
 pub use gateway::{Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Refusal, Ticket};
-pub use machine::{Machine, SessionFactory};
+pub use machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
 pub use runner::{
     LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,
 };

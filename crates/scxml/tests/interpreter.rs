@@ -367,10 +367,20 @@ fn an_observer_sees_each_microstep_with_its_event_transitions_and_states() {
         vec![
             // The initial entry: <scxml initial="idle"> on line 1.
             (None, s(&["__scxml->idle@1:1"]), s(&[]), s(&["idle"])),
-            (Some("go".into()), s(&["idle->busy@3:5"]), s(&["idle"]), s(&["busy", "b1"])),
+            (
+                Some("go".into()),
+                s(&["idle->busy@3:5"]),
+                s(&["idle"]),
+                s(&["busy", "b1"])
+            ),
             // Eventless, in the same macrostep.
             (None, s(&["b1->b2@6:20"]), s(&["b1"]), s(&["b2"])),
-            (Some("done".into()), s(&["b2->idle@7:20"]), s(&["b2", "busy"]), s(&["idle"])),
+            (
+                Some("done".into()),
+                s(&["b2->idle@7:20"]),
+                s(&["b2", "busy"]),
+                s(&["idle"])
+            ),
             // The raised event finds no active transition for it in idle:
             // no microstep. Targetless in busy would have been one.
         ]
@@ -398,6 +408,11 @@ fn a_targetless_transition_is_a_microstep_that_exits_and_enters_nothing() {
     let last = seen.borrow().last().cloned().unwrap();
     assert_eq!(
         last,
-        (Some("tick".into()), vec!["a->@2:17".to_owned()], vec![], vec![])
+        (
+            Some("tick".into()),
+            vec!["a->@2:17".to_owned()],
+            vec![],
+            vec![]
+        )
     );
 }

@@ -46,7 +46,9 @@ impl<'a> Microstep<'a> {
     /// element's initial transition (its source is the root state).
     pub fn transitions(&self) -> impl Iterator<Item = &'a Transition> + 'a {
         let document = self.document;
-        self.transitions.iter().map(move |&t| document.transition(t))
+        self.transitions
+            .iter()
+            .map(move |&t| document.transition(t))
     }
 
     /// The states exited, in exit order (reverse document order).
@@ -110,7 +112,8 @@ impl Interpreter {
 
 impl std::fmt::Debug for Microstep<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let ids = |states: Vec<&State>| states.into_iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+        let ids =
+            |states: Vec<&State>| states.into_iter().map(|s| s.id.clone()).collect::<Vec<_>>();
         f.debug_struct("Microstep")
             .field("event", &self.event.map(|e| e.name.as_str()))
             .field(
@@ -126,4 +129,3 @@ impl std::fmt::Debug for Microstep<'_> {
             .finish()
     }
 }
-
