@@ -192,6 +192,18 @@ fn sigkill_loses_no_session_and_no_acknowledged_event() {
         records.iter().filter(|r| r["type"] == "input").count()
     });
     assert!(inputs >= 2, "{body}");
+    // `orca replay` prints the same records, one per line.
+    let replay = Command::new(env!("CARGO_BIN_EXE_orca"))
+        .args(["replay", &ids[0], "--data"])
+        .arg(&data)
+        .output()
+        .expect("orca replay runs");
+    assert!(replay.status.success(), "{replay:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&replay.stdout)
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(serde_json::Value::Array(lines), trace);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
