@@ -432,6 +432,7 @@ async fn health_ready_and_openapi_describe_the_server() {
         "/scxml/session/{id}/terminate",
         "/sessions",
         "/sessions/{id}",
+        "/sessions/{id}/trace",
         "/health",
         "/ready",
         "/metrics",
