@@ -380,3 +380,44 @@ async fn scheduled_starts_survive_a_restart_and_start_once() {
     assert_eq!(incs, 1, "{trace}");
     assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_of_a_parent_no_longer_live_are_ended_at_recovery() {
+    let dir = Dir::new("orphans");
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+    let parent = start(&api, &dir.chart("parent.scxml"), "").await;
+    event(&api, &parent, "tell", "what=ask").await;
+    let reports = data(&api, &parent).await["reports"].clone();
+    let children: Vec<String> = ["inline", "file"]
+        .iter()
+        .map(|c| reports[c]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    drop(api);
+    drop(state);
+    // The parent's end reached the journal, its children's did not (as
+    // after a crash between the two).
+    let path = dir.config().data_dir.join("journal.db");
+    let journal = journal::Journal::open(journal::Config::new(&path)).unwrap();
+    let seq = journal.records(&parent, 0).unwrap().len() as u64;
+    let end = journal::Entry::Ended {
+        outcome: journal::OutcomeRecord::Terminated,
+        at: scxml::Timestamp::from_millis(1),
+    };
+    journal
+        .append(journal::Record::new(parent.as_str(), seq, end))
+        .wait()
+        .unwrap();
+    let mut live = journal.live_sessions().unwrap();
+    live.sort();
+    assert_eq!(live, children);
+    journal.close();
+
+    let state = AppState::new(dir.config()).unwrap();
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    drop(state);
+    let journal = journal::Journal::open(journal::Config::new(&path)).unwrap();
+    assert!(journal.live_sessions().unwrap().is_empty());
+    journal.close();
+}

@@ -8,7 +8,9 @@
 //!   its parent's `<invoke>`, which the parent's replay carries out again,
 //!   and the factory then replays the child's own journal (its states, data
 //!   and timers come back; it does not start again). A child whose parent
-//!   does not invoke it again is ended in the journal.
+//!   is running but does not invoke it again, or whose parent is no longer
+//!   live in the journal, is ended in the journal; one whose parent is live
+//!   but could not be recovered stays, for a later recovery.
 //! - A scheduled start that had not begun waits again for its `idealtime`
 //!   (at once if it passed), with the events it was sent.
 
@@ -84,9 +86,11 @@ impl Worker {
         Ok(())
     }
 
-    /// Ends, in the journal, the children that no parent invoked again (the
-    /// parent did not recover, or its replay no longer invokes them);
-    /// answers how many.
+    /// Ends, in the journal, the children that no parent invoked again: the
+    /// parent runs and its replay no longer invokes them, or it is not live
+    /// in the journal. Those whose parent is live there but failed to
+    /// recover are left for a later recovery. Answers how many were not
+    /// recovered.
     fn end_orphans(&mut self, journal: &Journal) -> usize {
         self.runner.take_unused_child_reservations();
         let orphans: Vec<Recovered> = self
@@ -97,8 +101,23 @@ impl Worker {
             .map(|(_, child)| child)
             .collect();
         let now = self.runner.now();
-        for orphan in &orphans {
-            tracing::error!(session = %orphan.session, "invoked session not recovered: its parent did not invoke it again");
+        let count = orphans.len();
+        for orphan in orphans {
+            let parent = orphan
+                .start
+                .parent
+                .as_ref()
+                .map_or("", |p| p.session.as_str());
+            let parent_runs = self.runner.find_session(parent).is_some();
+            let parent_live = parent_runs
+                || journal
+                    .session(parent)
+                    .is_ok_and(|info| info.is_some_and(|info| info.ended_at.is_none()));
+            if parent_live && !parent_runs {
+                tracing::error!(session = %orphan.session, parent, "invoked session not recovered: its parent was not recovered");
+                continue;
+            }
+            tracing::error!(session = %orphan.session, parent, "invoked session not recovered: its parent did not invoke it again");
             let end = JournalEntry::Ended {
                 outcome: OutcomeRecord::Stopped {
                     reason: "its parent did not invoke it again at recovery".to_owned(),
@@ -110,7 +129,7 @@ impl Worker {
                 tracing::error!(session = %orphan.session, "journal append failed: {e}");
             }
         }
-        orphans.len()
+        count
     }
 
     /// A top-level session, replayed under its old id.
