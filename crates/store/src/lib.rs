@@ -24,13 +24,17 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, SqlSafeStr};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor, SqlSafeStr};
 
 pub use sqlx;
 
 /// File name of the SQLite database in a data directory.
 pub const SQLITE_FILE: &str = "services.db";
+
+/// Settings of every SQLite connection.
+const SQLITE_SETTINGS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
 
 /// Which database a [`Store`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,16 +118,9 @@ impl Store {
             source,
         };
         let options = match backend {
-            // WAL lets readers run beside the one writer; NORMAL
-            // synchronous is durable across process crashes in WAL mode; the
-            // busy timeout makes writers queue instead of failing at once.
             Backend::Sqlite => SqliteConnectOptions::from_str(url)
                 .map_err(connect_error)?
                 .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
                 .to_url_lossy(),
             Backend::Postgres => url
                 .parse()
@@ -133,6 +130,20 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // The Any driver connects from a URL, which cannot
+                        // carry these settings, so each connection sets
+                        // them. WAL lets readers run beside the one writer;
+                        // NORMAL synchronous keeps WAL commits across process
+                        // crashes without an fsync each; the busy timeout
+                        // makes writers queue instead of failing at once.
+                        connection.execute(SQLITE_SETTINGS).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect_with(options)
             .await
             .map_err(connect_error)?;

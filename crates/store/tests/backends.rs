@@ -61,3 +61,32 @@ async fn same_sql_runs_on_every_backend() {
         test.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn sqlite_connections_use_wal_and_wait_when_busy() {
+    let test = testing::sqlite().await.expect("sqlite");
+    let mut connections = Vec::new();
+    // Every connection of the pool, not only the first, has the settings.
+    for _ in 0..3 {
+        connections.push(test.store.pool().acquire().await.expect("acquire"));
+    }
+    for connection in &mut connections {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **connection)
+            .await
+            .expect("journal_mode");
+        assert_eq!(mode.to_lowercase(), "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **connection)
+            .await
+            .expect("synchronous");
+        assert_eq!(synchronous, 1, "NORMAL");
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **connection)
+            .await
+            .expect("busy_timeout");
+        assert_eq!(timeout, 10_000);
+    }
+    drop(connections);
+    test.cleanup().await;
+}
