@@ -47,9 +47,9 @@ pub enum Error {
     /// No calling list has this id or name.
     #[error("no calling list {0}")]
     CallingListNotFound(String),
-    /// No record has this handle.
+    /// No record has this handle (as given in the path).
     #[error("no record with handle {0}")]
-    RecordNotFound(i64),
+    RecordNotFound(String),
     /// No chain of the calling list has this id.
     #[error("no chain {chain_id} in calling list {calling_list}")]
     ChainNotFound {

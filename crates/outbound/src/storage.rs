@@ -341,7 +341,7 @@ impl Outbound {
             .await?;
         match row {
             Some(row) => record_from_row(&row),
-            None => Err(Error::RecordNotFound(handle)),
+            None => Err(Error::RecordNotFound(handle.to_string())),
         }
     }
 
@@ -661,7 +661,7 @@ async fn read_record(
         .await?;
     match row {
         Some(row) => record_from_row(&row),
-        None => Err(Error::RecordNotFound(handle)),
+        None => Err(Error::RecordNotFound(handle.to_string())),
     }
 }
 

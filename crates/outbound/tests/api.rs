@@ -499,14 +499,14 @@ async fn bad_requests_get_a_4xx_with_a_json_message() {
             (
                 "/records/abc?req=RecordProcessed".into(),
                 json!({}),
-                StatusCode::BAD_REQUEST,
-                "invalid_parameter",
+                StatusCode::NOT_FOUND,
+                "record_not_found",
             ),
             (
                 "/records/0?req=RecordProcessed".into(),
                 json!({}),
-                StatusCode::BAD_REQUEST,
-                "invalid_parameter",
+                StatusCode::NOT_FOUND,
+                "record_not_found",
             ),
             (
                 format!("/records/{handle}?req=RecordReschedule"),

@@ -131,6 +131,7 @@ fn record_value(value: Value) -> Result<Map<String, Value>, Error> {
     match value {
         Value::Object(object) => Ok(object),
         Value::Null => Ok(Map::new()),
+        Value::String(text) if text.trim().is_empty() => Ok(Map::new()),
         Value::String(text) => match serde_json::from_str::<Value>(&text) {
             Ok(Value::Object(object)) => Ok(object),
             _ => Err(Error::field(
@@ -213,6 +214,7 @@ mod tests {
             ocs_record(&form, b"phone=1"),
             Err(Error::InvalidBody(_))
         ));
+        assert!(ocs_record(&form, b"record=").unwrap().is_empty());
     }
 
     #[test]

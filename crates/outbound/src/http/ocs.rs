@@ -39,7 +39,9 @@ pub(super) async fn record_request(
         })?;
         service.add_record(Some(&reference), &fields).await?
     } else {
-        let handle = input::id("id", &id)?;
+        // The id is any text here (AddRecord takes a reference); one that
+        // is no handle names no record.
+        let handle = input::id("id", &id).map_err(|_| Error::RecordNotFound(format!("{id:?}")))?;
         service.update_record(handle, req, &fields).await?
     };
     Ok(acknowledge(req, Some(&record), Map::new()))
