@@ -23,7 +23,9 @@ use scxml::{
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
-use crate::gateway::{Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Ticket};
+use crate::gateway::{
+    Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, SessionStart, Ticket,
+};
 use crate::machine::{Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
@@ -116,6 +118,9 @@ pub enum RunError {
     /// A top-level session could not be created.
     #[error("cannot create a session: {0}")]
     Session(#[from] DataModelError),
+    /// [`Runner::spawn_named`]: a session has this id.
+    #[error("session id {0} is taken")]
+    IdTaken(String),
 }
 
 /// How [`Runner::run_to_end`] stopped.
@@ -166,6 +171,9 @@ pub struct Runner<F: SessionFactory> {
     /// Custom action handlers given to every new session (the ORS dialect
     /// under `orca run`); none by default, so W3C sessions pay nothing.
     custom: Option<CustomHandlers>,
+    /// ORS `<session:start>` goes to the gateway once its document is
+    /// loaded (see [`Runner::delegate_ors_starts`]).
+    delegate_starts: bool,
     /// The next session number: ids are a counter, unique for the runner's life.
     next_number: u64,
     /// Sessions with queued events, each once, served round-robin one event
@@ -263,6 +271,7 @@ impl<F: SessionFactory> Runner<F> {
             by_name: HashMap::new(),
             running_names: Rc::default(),
             custom: None,
+            delegate_starts: false,
             next_number: 1,
             ready: VecDeque::new(),
             timers: TimerTable::new(),
@@ -296,6 +305,17 @@ impl<F: SessionFactory> Runner<F> {
     /// handlers ([`SessionOptions::custom`]), e.g. `ors::handlers()`.
     pub fn set_custom_handlers(&mut self, handlers: CustomHandlers) {
         self.custom = Some(handlers);
+    }
+
+    /// From now on ORS `<session:start>` is not carried out here: once
+    /// its document is loaded (a failure is `error.session.start` at once)
+    /// it goes to the gateway's `extension` as a [`SessionStart`], pending,
+    /// for a host that keeps its own books of top-level sessions (which
+    /// journals them, lists them, routes to them). The host starts it with
+    /// [`Runner::spawn_named`] and completes the handoff with
+    /// `session.start.done` or `error.session.start`.
+    pub fn delegate_ors_starts(&mut self) {
+        self.delegate_starts = true;
     }
 
     /// The session factory, for host settings it offers.
@@ -396,6 +416,22 @@ impl<F: SessionFactory> Runner<F> {
     /// The number in a session id of this runner (`<prefix><number>`).
     pub fn parse_session_number(&self, id: &str) -> Option<u64> {
         session_number(&self.options.session_id_prefix, id)
+    }
+
+    /// Like [`spawn`](Self::spawn), under an id of the host's choosing
+    /// rather than the counter's (the id an ORS `<session:start>` chose,
+    /// see [`SessionStart`]). Fails if a session that has not ended has it.
+    pub fn spawn_named(
+        &mut self,
+        name: String,
+        document: Arc<Document>,
+        params: Vec<(String, Data)>,
+    ) -> Result<SessionKey, RunError> {
+        if self.by_name.contains_key(&name) || self.session_by_id(&name).is_some() {
+            return Err(RunError::IdTaken(name));
+        }
+        let number = self.take_number();
+        Ok(self.create_session(number, Some(name), document, params, None, 0)?)
     }
 
     /// Like [`spawn`](Self::spawn), under a reserved id.
@@ -1080,8 +1116,11 @@ impl<F: SessionFactory> Runner<F> {
 
     /// Carries out a dialect request. ORS `<session:start>` and
     /// `<session:terminate>` act on this runner's own sessions, so the
-    /// runner does them; anything else (`<session:fetch>`, `<ws:response>`,
-    /// other dialects) is I/O and goes to the gateway.
+    /// runner does them (a start goes to the gateway once loaded if the host
+    /// asked for it with [`Runner::delegate_ors_starts`], a terminate of a
+    /// session of another runner of the host goes to the gateway); anything
+    /// else (`<session:fetch>`, `<ws:response>`, other dialects) is I/O and
+    /// goes to the gateway.
     fn extension(&mut self, key: SessionKey, request: ExtensionRequest) {
         let request = match request.request.downcast::<ors::Request>() {
             Ok(request) => match *request {
@@ -1090,45 +1129,35 @@ impl<F: SessionFactory> Runner<F> {
                     session_id,
                     src,
                     params,
-                } => return self.ors_start(key, &requestid, session_id, src, params),
+                } => return self.ors_start(key, requestid, session_id, src, params),
                 ors::Request::Terminate {
                     requestid,
                     session_id,
-                } => return self.ors_terminate(key, &requestid, &session_id),
+                } => return self.ors_terminate(key, requestid, session_id),
                 other => Box::new(other) as Box<dyn std::any::Any + Send>,
             },
             Err(other) => other,
         };
+        self.hand_extension(key, request);
+    }
+
+    /// Gives a dialect request to the gateway; a refusal, or no gateway, is
+    /// the request's own error event (`error.execution` for requests
+    /// without one).
+    fn hand_extension(&mut self, key: SessionKey, request: Box<dyn std::any::Any + Send>) {
         let Some(session_id) = session(&self.slots, key).map(|s| s.id.clone()) else {
             return;
         };
-        let refused = |request: &(dyn std::any::Any + Send), message: String| {
-            // A fetch always completes with one of its own events.
-            match request.downcast_ref::<ors::Request>() {
-                Some(ors::Request::Fetch { requestid, .. }) => {
-                    ors::events::fetch_error(requestid, 0, &message)
-                }
-                _ => {
-                    let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
-                    Event::platform("error.execution", data)
-                }
-            }
-        };
         let Some(gateway) = self.gateway.as_mut() else {
-            let event = refused(
-                &*request,
-                "this host does not do I/O for dialects".to_owned(),
-            );
+            let message = "this host does not do I/O for dialects".to_owned();
+            let event = refused_request(&*request, "error.execution", message);
             self.enqueue(key, event);
             return;
         };
         let ticket = Ticket(self.next_ticket);
         self.next_ticket += 1;
         // Keep what a refusal needs: the request moves into the handoff.
-        let fetch_id = match request.downcast_ref::<ors::Request>() {
-            Some(ors::Request::Fetch { requestid, .. }) => Some(requestid.clone()),
-            _ => None,
-        };
+        let refused = RefusedRequest::of(&*request);
         let handoff = ExtensionHandoff {
             ticket,
             session_id,
@@ -1138,29 +1167,20 @@ impl<F: SessionFactory> Runner<F> {
             Ok(Delivery::Sent) => {}
             Ok(Delivery::Pending) => self.hold(key, ticket, None),
             Err(refusal) => {
-                let event = match fetch_id {
-                    Some(requestid) => {
-                        ors::events::fetch_error(&requestid, 0, &refusal.to_string())
-                    }
-                    None => {
-                        let data = Data::Object(vec![(
-                            "message".to_owned(),
-                            Data::String(refusal.to_string()),
-                        )]);
-                        Event::platform(refusal.event_name(), data)
-                    }
-                };
+                let event = refused.event(refusal.event_name(), refusal.to_string());
                 self.enqueue(key, event);
             }
         }
     }
 
     /// ORS `<session:start>`: a new top-level session of `src` (resolved
-    /// against the requester's document) under the id the request chose.
+    /// against the requester's document) under the id the request chose;
+    /// or, for a host that keeps its own books of top-level sessions, the
+    /// loaded document handed to the gateway as a [`SessionStart`].
     fn ors_start(
         &mut self,
         key: SessionKey,
-        requestid: &str,
+        requestid: String,
         session_id: String,
         src: String,
         params: Vec<(String, Data)>,
@@ -1170,39 +1190,65 @@ impl<F: SessionFactory> Runner<F> {
         else {
             return;
         };
-        let started = if self.session_by_id(&session_id).is_some() {
+        let document = if self.session_by_id(&session_id).is_some() {
             Err(format!("session id {session_id} is taken"))
         } else {
-            match self.child_document(&base, InvokeSource::Url(src)) {
-                Err((_, message)) => Err(message),
-                Ok(document) => {
-                    let number = self.take_number();
-                    let name = Some(session_id.clone());
-                    self.create_session(number, name, document, params, None, 0)
-                        .map(|_| ())
-                        .map_err(|e| format!("cannot start the session: {e}"))
-                }
+            self.child_document(&base, InvokeSource::Url(src))
+                .map_err(|(_, message)| message)
+        };
+        let started = match document {
+            Err(message) => Err(message),
+            Ok(document) if self.delegate_starts => {
+                let start = SessionStart {
+                    requestid,
+                    session_id,
+                    document,
+                    params,
+                };
+                self.hand_extension(key, Box::new(start));
+                return;
+            }
+            Ok(document) => {
+                let number = self.take_number();
+                let name = Some(session_id.clone());
+                self.create_session(number, name, document, params, None, 0)
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot start the session: {e}"))
             }
         };
         let event = match started {
-            Ok(()) => ors::events::start_done(requestid, &session_id),
-            Err(message) => ors::events::start_error(requestid, &session_id, &message),
+            Ok(()) => ors::events::start_done(&requestid, &session_id),
+            Err(message) => ors::events::start_error(&requestid, &session_id, &message),
         };
         self.enqueue(key, event);
     }
 
     /// ORS `<session:terminate>`: ends the named session (App. D
     /// `exitInterpreter`, as [`Runner::terminate`]), a child as if cancelled.
-    fn ors_terminate(&mut self, key: SessionKey, requestid: &str, session_id: &str) {
-        let Some(target) = self.session_by_id(session_id) else {
+    /// A session of another runner of the host goes to the gateway.
+    fn ors_terminate(&mut self, key: SessionKey, requestid: String, session_id: String) {
+        let Some(target) = self.session_by_id(&session_id) else {
+            let elsewhere = self.gateway.is_some()
+                && self
+                    .remote
+                    .as_ref()
+                    .is_some_and(|remote| remote(&session_id));
+            if elsewhere {
+                let request = ors::Request::Terminate {
+                    requestid,
+                    session_id,
+                };
+                self.hand_extension(key, Box::new(request));
+                return;
+            }
             let message = format!("no session {session_id}");
-            let event = ors::events::terminate_error(requestid, session_id, &message);
+            let event = ors::events::terminate_error(&requestid, &session_id, &message);
             self.enqueue(key, event);
             return;
         };
         // The requester hears of it first: a session ending itself gets
         // nothing after its end, a session ending another gets the event.
-        self.enqueue(key, ors::events::terminate_done(requestid, session_id));
+        self.enqueue(key, ors::events::terminate_done(&requestid, &session_id));
         if target == key {
             // Ending the session that is being drained: its remaining
             // actions are carried out by the drain under way.
@@ -1486,6 +1532,87 @@ fn session_mut<M>(slots: &mut [Slot<M>], key: SessionKey) -> Option<&mut Session
 }
 
 /// The counter of a `_sessionid` made by a runner with this prefix.
+/// What a refused dialect request's error event needs, kept while the
+/// request itself moves into its handoff.
+enum RefusedRequest {
+    Fetch {
+        requestid: String,
+    },
+    Start {
+        requestid: String,
+        session_id: String,
+    },
+    Terminate {
+        requestid: String,
+        session_id: String,
+    },
+    Other,
+}
+
+impl RefusedRequest {
+    fn of(request: &(dyn std::any::Any + Send)) -> Self {
+        if let Some(start) = request.downcast_ref::<SessionStart>() {
+            return RefusedRequest::Start {
+                requestid: start.requestid.clone(),
+                session_id: start.session_id.clone(),
+            };
+        }
+        match request.downcast_ref::<ors::Request>() {
+            Some(ors::Request::Fetch { requestid, .. }) => RefusedRequest::Fetch {
+                requestid: requestid.clone(),
+            },
+            Some(ors::Request::Start {
+                requestid,
+                session_id,
+                ..
+            }) => RefusedRequest::Start {
+                requestid: requestid.clone(),
+                session_id: session_id.clone(),
+            },
+            Some(ors::Request::Terminate {
+                requestid,
+                session_id,
+            }) => RefusedRequest::Terminate {
+                requestid: requestid.clone(),
+                session_id: session_id.clone(),
+            },
+            _ => RefusedRequest::Other,
+        }
+    }
+
+    /// The error event: the request's own (ORS requests always complete
+    /// with one of theirs), else `name` (`error.execution` or
+    /// `error.communication`) with the message.
+    fn event(self, name: &'static str, message: String) -> Event {
+        match self {
+            RefusedRequest::Fetch { requestid } => {
+                ors::events::fetch_error(&requestid, 0, &message)
+            }
+            RefusedRequest::Start {
+                requestid,
+                session_id,
+            } => ors::events::start_error(&requestid, &session_id, &message),
+            RefusedRequest::Terminate {
+                requestid,
+                session_id,
+            } => ors::events::terminate_error(&requestid, &session_id, &message),
+            RefusedRequest::Other => {
+                let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
+                Event::platform(name, data)
+            }
+        }
+    }
+}
+
+/// The error event of a dialect request that could not be handed off.
+fn refused_request(
+    request: &(dyn std::any::Any + Send),
+    name: &'static str,
+    message: String,
+) -> Event {
+    RefusedRequest::of(request).event(name, message)
+}
+
 fn session_number(prefix: &str, id: &str) -> Option<u64> {
     id.strip_prefix(prefix)?.parse().ok()
 }

@@ -69,6 +69,10 @@ impl ApiError {
                 S::SessionLimit(_) => (StatusCode::SERVICE_UNAVAILABLE, "session_limit"),
                 S::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
                 S::StartFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "start_failed"),
+                // The session is the upstream of a request: like a gateway
+                // whose upstream did not answer (RFC 9110 §15.6.3, §15.6.5).
+                S::RequestTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "request_timeout"),
+                S::Unanswered(_) => (StatusCode::BAD_GATEWAY, "request_unanswered"),
             },
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),

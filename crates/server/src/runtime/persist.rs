@@ -31,7 +31,9 @@
 //! dropped — logs are not printed again, sends to other sessions and HTTP
 //! posts are not made again (what other sessions received was journaled by
 //! them), delayed sends are kept inside the interpreter and fire when due.
-//! Only the `<invoke>`s still active at the end are carried out again.
+//! Only the `<invoke>`s still active at the end are carried out again, and
+//! the ORS requests still under way get the events [`super::inflight`]
+//! decides, as the session's first inputs after recovery.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -41,6 +43,8 @@ use std::sync::Arc;
 use journal::{ContentHash, DocumentRef, Entry, Journal, Record, Recovered, Start, Value};
 use runner::{EcmaFactory, EcmaSession, Machine, SessionFactory};
 use scxml::{Action, Data, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp};
+
+use super::inflight::InFlight;
 
 /// What the worker tells the factory about the session it is about to
 /// create (the runner's `spawn` cannot carry it).
@@ -128,6 +132,8 @@ pub(crate) struct PersistSession {
     replayed: bool,
     /// `<invoke>`s to carry out again after a replay.
     reinvoke: VecDeque<Action>,
+    /// ORS requests the replay found under way, completed at `start`.
+    interrupted: InFlight,
     /// The start record, written by `start` with the time the initial
     /// macrostep really gets (the runner reads its clock after creating).
     pending_start: Option<(Start, Arc<str>)>,
@@ -224,6 +230,7 @@ impl SessionFactory for PersistFactory {
             log,
             replayed: false,
             reinvoke: VecDeque::new(),
+            interrupted: InFlight::default(),
             pending_start,
         })
     }
@@ -261,10 +268,12 @@ impl PersistFactory {
         let mut inner = self.inner.create_seeded(document, options, start.seed)?;
         let mut trace = self.shared.borrow_mut().trace.take();
         let mut invokes: Vec<Action> = Vec::new();
+        let mut inflight = InFlight::default();
         inner.start(start.at);
         drain(
             &mut inner,
             &mut invokes,
+            &mut inflight,
             trace.as_mut(),
             0,
             "start",
@@ -285,6 +294,7 @@ impl PersistFactory {
                 Entry::Event { event, at } => {
                     let event: Event = event.into();
                     let name = event.name.clone();
+                    inflight.note_event(&event);
                     // A child's done.invoke ends its invoke.
                     if let Some(invokeid) = event.invokeid.as_deref() {
                         if name.starts_with("done.invoke") {
@@ -308,6 +318,7 @@ impl PersistFactory {
             drain(
                 &mut inner,
                 &mut invokes,
+                &mut inflight,
                 trace.as_mut(),
                 record.seq,
                 input,
@@ -327,6 +338,7 @@ impl PersistFactory {
             log,
             replayed: true,
             reinvoke: invokes.into(),
+            interrupted: inflight,
             pending_start: None,
         };
         // Ended before the crash but its end record was lost: write it now,
@@ -341,6 +353,7 @@ impl PersistFactory {
 fn drain(
     inner: &mut EcmaSession,
     invokes: &mut Vec<Action>,
+    inflight: &mut InFlight,
     trace: Option<&mut Vec<TraceStep>>,
     seq: u64,
     input: &'static str,
@@ -352,6 +365,7 @@ fn drain(
         if trace.is_some() {
             actions.push(describe(&action));
         }
+        inflight.note_action(&action);
         match action {
             Action::Invoke(request) => invokes.push(Action::Invoke(request)),
             Action::CancelInvoke { invokeid, .. } => {
@@ -389,6 +403,17 @@ fn describe(action: &Action) -> String {
 impl Machine for PersistSession {
     fn start(&mut self, now: Timestamp) {
         if self.replayed {
+            // The runner starts a recovered session here: what was under
+            // way at the crash completes first (see `super::inflight`).
+            if self.inner.is_running() && !self.interrupted.is_empty() {
+                let inflight = std::mem::take(&mut self.interrupted);
+                let journal = self.log.as_ref().map(|l| l.journal.clone());
+                let id = self.log.as_ref().map(|l| l.id.clone()).unwrap_or_default();
+                for event in inflight.into_events(journal.as_ref()) {
+                    tracing::info!(session = %id, event = %event.name, "completing a request interrupted by the restart");
+                    self.handle_event(now, event);
+                }
+            }
             return;
         }
         if let (Some((mut start, text)), Some(log)) = (self.pending_start.take(), self.log.as_ref())
