@@ -313,7 +313,9 @@ impl<F: SessionFactory> Runner<F> {
     /// for a host that keeps its own books of top-level sessions (which
     /// journals them, lists them, routes to them). The host starts it with
     /// [`Runner::spawn_named`] and completes the handoff with
-    /// `session.start.done` or `error.session.start`.
+    /// `session.start.done` or `error.session.start`. It can do so only
+    /// between runs: with the virtual clock `run_until_idle` waits for
+    /// pending handoffs, so this is for hosts on the real clock.
     pub fn delegate_ors_starts(&mut self) {
         self.delegate_starts = true;
     }
@@ -2198,6 +2200,123 @@ mod tests {
                 "2 external error.session.start",
                 "2 external error.session.fetch",
                 "2 platform error.execution",
+            ]
+        );
+    }
+
+    /// Loads one tiny document, named `kid`, for every `src`.
+    struct KidLoader;
+
+    impl Loader for KidLoader {
+        fn load(
+            &self,
+            _base: &str,
+            src: &str,
+        ) -> Result<(String, String), scxml::document::LoadError> {
+            let text =
+                r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" name="kid"/>"#;
+            Ok((format!("/charts/{src}"), text.to_owned()))
+        }
+    }
+
+    /// Takes delegated starts (pending) and refuses terminations.
+    struct Delegate {
+        starts: Rc<RefCell<Vec<(Ticket, SessionStart)>>>,
+    }
+
+    impl Gateway for Delegate {
+        fn send(&mut self, _handoff: Handoff) -> Result<Delivery, Refusal> {
+            Err(Refusal::Communication("no sends".to_owned()))
+        }
+
+        fn extension(&mut self, handoff: ExtensionHandoff) -> Result<Delivery, Refusal> {
+            match handoff.request.downcast::<SessionStart>() {
+                Ok(start) => {
+                    self.starts.borrow_mut().push((handoff.ticket, *start));
+                    Ok(Delivery::Pending)
+                }
+                Err(_) => Err(Refusal::Execution("busy".to_owned())),
+            }
+        }
+    }
+
+    #[test]
+    fn delegated_starts_and_remote_terminations_go_to_the_gateway() {
+        let journal = crate::testing::Journal::default();
+        let script = |fake: &mut crate::testing::Fake, input: &Input<'_>| {
+            if fake.name == "a" && matches!(input, Input::Start) {
+                fake.actions.push_back(ors(ors::Request::Start {
+                    requestid: "a-1".to_owned(),
+                    session_id: "a-1-s".to_owned(),
+                    src: "kid.scxml".to_owned(),
+                    params: vec![("x".to_owned(), Data::from("y"))],
+                }));
+                fake.actions.push_back(ors(ors::Request::Terminate {
+                    requestid: "a-2".to_owned(),
+                    session_id: "elsewhere-7".to_owned(),
+                }));
+            }
+        };
+        // The real clock: the host completes the start between runs (with
+        // the virtual one `run_until_idle` would wait for it).
+        let mut runner = Runner::with_factory(
+            crate::testing::FakeFactory {
+                script: Rc::new(script),
+                journal: Rc::clone(&journal),
+            },
+            Box::new(KidLoader),
+            RunnerOptions {
+                clock: ClockMode::Real,
+                ..RunnerOptions::default()
+            },
+            |_: &LogEntry<'_>| {},
+        );
+        let starts = Rc::new(RefCell::new(Vec::new()));
+        runner.set_gateway(Delegate {
+            starts: Rc::clone(&starts),
+        });
+        runner.set_remote_directory(|id| id.starts_with("elsewhere-"));
+        runner.delegate_ors_starts();
+        let a = runner.spawn(doc("a"), Vec::new()).unwrap();
+        runner.run_until_idle().unwrap();
+        // Held by its start: the termination waits behind it.
+        let (ticket, start) = starts.borrow_mut().pop().unwrap();
+        assert_eq!(start.session_id, "a-1-s");
+        assert_eq!(start.document.source_name, "/charts/kid.scxml");
+        assert_eq!(start.params, [("x".to_owned(), Data::from("y"))]);
+        assert_eq!(journal.borrow().len(), 1, "{:?}", journal.borrow());
+        let kid = runner
+            .spawn_named(
+                start.session_id.clone(),
+                Arc::clone(&start.document),
+                start.params,
+            )
+            .unwrap();
+        assert_eq!(runner.session_id(kid), Some("a-1-s"));
+        assert_eq!(runner.find_session("a-1-s"), Some(kid));
+        assert!(matches!(
+            runner.spawn_named("a-1-s".to_owned(), start.document, Vec::new()),
+            Err(RunError::IdTaken(_))
+        ));
+        let done = ors::events::start_done(&start.requestid, "a-1-s");
+        runner.inbox().send(Inbound::Completed {
+            ticket,
+            event: Some(done),
+        });
+        runner.run_until_idle().unwrap();
+        assert!(runner.is_running(a));
+        let events: Vec<String> = journal
+            .borrow()
+            .iter()
+            .map(|line| line.split(" data=").next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "1 start",
+                "a-1-s start",
+                "1 external session.start.done",
+                "1 external error.session.terminate",
             ]
         );
     }

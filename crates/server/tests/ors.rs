@@ -665,3 +665,74 @@ async fn a_fetch_under_way_when_the_server_stops_fails_after_recovery() {
     );
     assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
 }
+
+/// Ends the session named by the `kill` event's `target`, and keeps the
+/// outcome.
+const KILLER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml"
+    xmlns:session="http://www.genesyslab.com/modules/session"
+    version="1.0" datamodel="ecmascript" initial="armed">
+  <datamodel><data id="rid"/><data id="result"/></datamodel>
+  <state id="armed">
+    <transition event="kill" target="waiting">
+      <session:terminate requestid="_data.rid" sessionid="_event.data.target"/>
+    </transition>
+  </state>
+  <state id="waiting">
+    <transition event="session.terminate.done" target="killed">
+      <assign location="result" expr="_event.data.sessionid"/>
+    </transition>
+    <transition event="error.session.terminate" target="failed">
+      <assign location="result" expr="_event.data.error"/>
+    </transition>
+  </state>
+  <state id="killed"/>
+  <state id="failed"/>
+</scxml>"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn session_terminate_ends_sessions_of_either_worker() {
+    let dir = Dir::new("terminate");
+    let service = dir.write("service.scxml", SERVICE);
+    let killer = dir.write("killer.scxml", KILLER);
+    let mut config = dir.config();
+    config.journal = false;
+    let state = AppState::new(config).unwrap();
+    let api = app(state.clone());
+    // Round-robin placement over two workers: 0, 1, 0, 1, 0.
+    let here = start(&api, &service, "").await;
+    let there = start(&api, &service, "").await;
+    let killers = [
+        start(&api, &killer, "").await,
+        start(&api, &killer, "").await,
+        start(&api, &killer, "").await,
+    ];
+    let worker = |id: &str| id[16..18].to_owned();
+    assert_eq!(worker(&killers[0]), worker(&here), "the runner's own case");
+    assert_ne!(worker(&killers[2]), worker(&there), "across workers");
+    for (killer, victim, outcome) in [
+        (&killers[0], here.as_str(), "killed"),
+        (&killers[2], there.as_str(), "killed"),
+        (&killers[1], "NOSUCHSESSION", "failed"),
+    ] {
+        let (status, _) = call(
+            &api,
+            form(
+                &format!("/scxml/session/{killer}/event/kill"),
+                &format!("target={victim}"),
+            ),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let done = wait_for(&api, killer, |b| b["states"] != json!(["waiting"])).await;
+        assert_eq!(done["states"], json!([outcome]), "{done}");
+        if outcome == "killed" {
+            assert_eq!(done["data"]["result"], victim);
+            let (_, info) = call(&api, get_(&format!("/sessions/{victim}"))).await;
+            assert_eq!(info["status"], "ended", "{info}");
+            assert_eq!(info["outcome"], "terminated");
+        } else {
+            assert_eq!(done["data"]["result"], "nosuchsession");
+        }
+    }
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}
