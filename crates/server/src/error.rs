@@ -43,9 +43,6 @@ pub enum ApiError {
     /// The bearer token is missing or wrong.
     #[error("missing or invalid bearer token")]
     Unauthorized,
-    /// The endpoint exists but is not implemented yet.
-    #[error("{0}")]
-    NotImplemented(&'static str),
     /// A failure of the server itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -75,7 +72,6 @@ impl ApiError {
                 S::Unanswered(_) => (StatusCode::BAD_GATEWAY, "request_unanswered"),
             },
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
