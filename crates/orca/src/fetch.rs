@@ -63,7 +63,7 @@ impl Gateway for RunGateway {
                 "orca run does not know this dialect request".to_owned(),
             ));
         };
-        let request = match orsfetch::Fetch::from_request(*request) {
+        let request = match orsfetch::Fetch::from_request(request) {
             Ok(fetch) => {
                 if self.fetcher.is_none() {
                     let fetcher = Fetcher::start().map_err(|e| {
@@ -79,7 +79,7 @@ impl Gateway for RunGateway {
             }
             Err(other) => other,
         };
-        match request {
+        match *request {
             ors::Request::Response { requestid, .. } => Err(Refusal::Execution(format!(
                 "<ws:response>: orca run takes no HTTP requests, so request {requestid} \
                  cannot be answered"

@@ -93,8 +93,8 @@ pub struct Fetch {
 
 impl Fetch {
     /// The fetch a request asks for; any other request is given back.
-    pub fn from_request(request: ors::Request) -> Result<Fetch, ors::Request> {
-        match request {
+    pub fn from_request(request: Box<ors::Request>) -> Result<Fetch, Box<ors::Request>> {
+        match *request {
             ors::Request::Fetch {
                 requestid,
                 url,
@@ -116,7 +116,7 @@ impl Fetch {
                 params,
                 content,
             }),
-            other => Err(other),
+            other => Err(Box::new(other)),
         }
     }
 }
@@ -169,20 +169,16 @@ impl Client {
     /// The error event of a fetch that must not be sent (not an `http(s)`
     /// URL, or a host off the allowlist); `None` if it may go.
     pub fn refusal(&self, fetch: &Fetch) -> Option<Event> {
-        self.check(fetch).err()
-    }
-
-    fn check(&self, fetch: &Fetch) -> Result<reqwest::Url, Event> {
         let requestid = &fetch.requestid;
         let url = match reqwest::Url::parse(&fetch.url) {
             Ok(url) if matches!(url.scheme(), "http" | "https") => url,
             Ok(_) => {
                 let description = format!("{}: only http and https URLs can be fetched", fetch.url);
-                return Err(ors::events::fetch_error(requestid, 0, &description));
+                return Some(ors::events::fetch_error(requestid, 0, &description));
             }
             Err(e) => {
                 let description = format!("{:?} is not a URL: {e}", fetch.url);
-                return Err(ors::events::fetch_error(requestid, 0, &description));
+                return Some(ors::events::fetch_error(requestid, 0, &description));
             }
         };
         if !self.policy.allow_hosts.allows(&url) {
@@ -191,22 +187,26 @@ impl Client {
                 fetch.url,
                 url.host_str().unwrap_or("")
             );
-            return Err(ors::events::fetch_failed(
+            return Some(ors::events::fetch_failed(
                 requestid,
                 ors::events::FETCH_NOT_ALLOWED,
                 &description,
             ));
         }
-        Ok(url)
+        None
     }
 
     /// Makes the request; the completion event for the session, whatever
     /// happened.
     pub async fn fetch(&self, fetch: Fetch) -> Event {
+        if let Some(refused) = self.refusal(&fetch) {
+            return refused;
+        }
         let requestid = fetch.requestid.clone();
-        let url = match self.check(&fetch) {
+        let url = match reqwest::Url::parse(&fetch.url) {
             Ok(url) => url,
-            Err(refused) => return refused,
+            // `refusal` parsed it already.
+            Err(e) => return ors::events::fetch_error(&requestid, 0, &e.to_string()),
         };
         let timeout = fetch.timeout.unwrap_or(self.policy.default_timeout);
         let request = self.build(url, &fetch).timeout(timeout);

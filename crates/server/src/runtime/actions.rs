@@ -374,11 +374,11 @@ impl Gateway for ActionGateway {
                 "the server does not know this dialect request".to_owned(),
             ));
         };
-        let request = match orsfetch::Fetch::from_request(*request) {
+        let request = match orsfetch::Fetch::from_request(request) {
             Ok(fetch) => return self.fetch(ticket, fetch),
             Err(other) => other,
         };
-        match request {
+        match *request {
             ors::Request::Terminate {
                 requestid,
                 session_id: target,

@@ -350,6 +350,9 @@ impl PersistFactory {
 
 /// Drops the actions of a replayed macrostep, keeping track of the
 /// `<invoke>`s still active and noting the step in the trace.
+// What replay tracks (invokes, ORS requests) and what a trace step records,
+// each passed on its own: grouping them would only move the fields.
+#[allow(clippy::too_many_arguments)]
 fn drain(
     inner: &mut EcmaSession,
     invokes: &mut Vec<Action>,
