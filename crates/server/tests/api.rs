@@ -309,8 +309,14 @@ async fn a_request_the_session_does_not_answer_times_out() {
     // The call chart has no `<ws:response>`: the request waits out its limit.
     let answer = call(&app, post(&format!("/scxml/session/{id}/request/ring"))).await;
     assert_error(&answer, StatusCode::GATEWAY_TIMEOUT, "request_timeout");
-    // The event was delivered all the same.
-    let query = call(&app, get(&format!("/scxml/session/{id}/query"))).await;
+    // The event is delivered all the same (on a loaded machine perhaps only
+    // after the time ran out).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut query = call(&app, get(&format!("/scxml/session/{id}/query"))).await;
+    while query.body["states"] != json!(["talking"]) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        query = call(&app, get(&format!("/scxml/session/{id}/query"))).await;
+    }
     assert_eq!(query.body["states"], json!(["talking"]));
     let bad = call(&app, post(&format!("/scxml/session/{id}/request/a..b"))).await;
     assert_error(&bad, StatusCode::BAD_REQUEST, "invalid_parameter");
