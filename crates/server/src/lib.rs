@@ -10,7 +10,8 @@
 //!   socket and passes a ctrl-c/SIGTERM future; tests pass `127.0.0.1:0`.
 //! - [`app`] builds the router from an [`AppState`] (for tests without a
 //!   socket). Routes: the ORS session API under `/scxml/session/`
-//!   (ors-dialect.md §4), `GET /sessions[/{id}]`, `/health`, `/ready`,
+//!   (ors-dialect.md §4), the sessions' Basic HTTP access URIs
+//!   `/basichttp/{id}`, `GET /sessions[/{id}]`, `/health`, `/ready`,
 //!   `/metrics` (Prometheus) and `/openapi.json`, which documents every body.
 //! - The runtime runs one worker thread per core, each owning a
 //!   [`runner::Runner`] and the sessions pinned to it; handlers reach workers
