@@ -92,6 +92,15 @@ pub enum Entry {
         #[serde(with = "millis")]
         at: Timestamp,
     },
+    /// A scheduled session's `idealtime` came and its interpreter started
+    /// (`Interpreter::start`), then took the events it had been sent while
+    /// it waited, which are the [`Entry::Event`]s between its start record
+    /// and this one.
+    Began {
+        /// Host time of the start.
+        #[serde(with = "millis")]
+        at: Timestamp,
+    },
 }
 
 impl Entry {
@@ -103,7 +112,8 @@ impl Entry {
             | Entry::Timer { at }
             | Entry::Fetched { at, .. }
             | Entry::Terminated { at }
-            | Entry::Ended { at, .. } => *at,
+            | Entry::Ended { at, .. }
+            | Entry::Began { at } => *at,
         }
     }
 
@@ -117,6 +127,7 @@ impl Entry {
             Entry::Fetched { .. } => Kind::Fetched,
             Entry::Terminated { .. } => Kind::Terminated,
             Entry::Ended { .. } => Kind::Ended,
+            Entry::Began { .. } => Kind::Began,
         }
     }
 }
@@ -137,6 +148,8 @@ pub enum Kind {
     Terminated = 4,
     /// [`Entry::Ended`].
     Ended = 5,
+    /// [`Entry::Began`].
+    Began = 6,
 }
 
 /// Everything needed to create the session again.

@@ -75,8 +75,9 @@ enum Command {
     },
     /// Run the orchestration server (the ORS HTTP API) until ctrl-c or SIGTERM.
     Serve(serve::ServeArgs),
-    /// Re-run a journaled session of `orca serve` and print its macrosteps
-    /// as JSON Lines (nothing is sent or logged again).
+    /// Re-run a journaled session of `orca serve` and print its trace as
+    /// JSON Lines, in the records of `orca run --trace` (nothing is sent or
+    /// logged again).
     Replay(replay::ReplayArgs),
 }
 

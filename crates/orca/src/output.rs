@@ -2,16 +2,20 @@
 //! DESIGN.md, "Interfaces that must stay stable"), through one buffered
 //! writer shared by the log sink and the run loop.
 //!
-//! Line types: `log` (every `<log>` of every session; lines of invoked
+//! Line types ([`runner::trace::TraceRecord`], shared with the server's
+//! replay): `log` (every `<log>` of every session; lines of invoked
 //! sessions add `session` and `invokeid`; `level` appears when the ORS
-//! attribute is given), `configuration` (with `--trace`), and last `done` or
-//! `stopped`. `--sessions` prints one `sessions` summary instead.
+//! attribute is given), `microstep` and `configuration` (with `--trace`),
+//! and last `done` or `stopped`. `--sessions` prints one `sessions` summary
+//! instead.
 
 use std::cell::RefCell;
 use std::io::{self, BufWriter, Write};
 use std::rc::Rc;
 
+use runner::trace::{MicrostepTracer, Tag, TraceRecord};
 use runner::LogEntry;
+use scxml::Observer;
 use serde::Serialize;
 
 /// The shared stdout writer. Write errors are kept, not panicked on, and
@@ -24,44 +28,6 @@ pub(crate) struct Output {
 struct Inner {
     writer: BufWriter<Box<dyn Write>>,
     error: Option<io::Error>,
-}
-
-#[derive(Serialize)]
-struct LogLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    label: Option<&'a str>,
-    value: serde_json::Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    level: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    session: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    invokeid: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct ConfigurationLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    states: &'a [&'a str],
-}
-
-#[derive(Serialize)]
-struct DoneLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    #[serde(rename = "final")]
-    final_state: &'a str,
-    states: &'a [&'a str],
-}
-
-#[derive(Serialize)]
-struct StoppedLine<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
-    reason: &'a str,
-    states: &'a [&'a str],
 }
 
 impl Output {
@@ -84,41 +50,47 @@ impl Output {
     pub(crate) fn log_sink(&self) -> impl FnMut(&LogEntry<'_>) + 'static {
         let output = self.clone();
         move |entry: &LogEntry<'_>| {
-            output.line(&LogLine {
-                kind: "log",
-                label: entry.label,
-                value: entry.value.to_json(),
-                level: entry.level,
-                // A top-level session has no invoke id; only children are tagged.
-                session: entry.invokeid.map(|_| entry.session_id),
-                invokeid: entry.invokeid,
-            })
+            // A top-level session has no invoke id; only children are tagged.
+            let tag = Tag::of(entry.session_id, entry.invokeid);
+            output.line(&TraceRecord::log(
+                entry.label,
+                entry.value,
+                entry.level,
+                tag,
+            ))
         }
+    }
+
+    /// An observer writing the `microstep` lines of the session `session_id`
+    /// (`invokeid`: `None` for the top-level session).
+    pub(crate) fn microsteps(&self, session_id: &str, invokeid: Option<&str>) -> Box<dyn Observer> {
+        let output = self.clone();
+        let tag = Tag::of(session_id, invokeid);
+        Box::new(MicrostepTracer::new(tag, move |record| {
+            output.line(&record)
+        }))
     }
 
     /// `{"type":"configuration","states":[...]}`.
     pub(crate) fn configuration(&self, states: &[&str]) {
-        self.line(&ConfigurationLine {
-            kind: "configuration",
-            states,
+        self.line(&TraceRecord::Configuration {
+            states: owned(states),
         });
     }
 
     /// `{"type":"done","final":...,"states":[...]}`.
     pub(crate) fn done(&self, final_state: &str, states: &[&str]) {
-        self.line(&DoneLine {
-            kind: "done",
-            final_state,
-            states,
+        self.line(&TraceRecord::Done {
+            final_state: final_state.to_owned(),
+            states: owned(states),
         });
     }
 
     /// `{"type":"stopped","reason":...,"states":[...]}`.
     pub(crate) fn stopped(&self, reason: &str, states: &[&str]) {
-        self.line(&StoppedLine {
-            kind: "stopped",
-            reason,
-            states,
+        self.line(&TraceRecord::Stopped {
+            reason: reason.to_owned(),
+            states: owned(states),
         });
     }
 
@@ -145,6 +117,10 @@ impl Output {
         }
         inner.writer.flush()
     }
+}
+
+fn owned(states: &[&str]) -> Vec<String> {
+    states.iter().map(|s| (*s).to_owned()).collect()
 }
 
 #[cfg(test)]

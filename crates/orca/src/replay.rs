@@ -1,8 +1,10 @@
 //! `orca replay SESSION_ID [--data DIR]`: re-runs a session from the journal
-//! of `orca serve` and prints one JSON line per journaled input — its
-//! sequence number, kind, event name, time, the active states after the
-//! macrostep and the actions the macrostep made (none is performed again).
-//! `GET /sessions/{id}/trace` answers the same steps as one JSON document.
+//! of `orca serve` (nothing is performed again) and prints its trace as
+//! JSON Lines, in the records of `orca run --trace`
+//! ([`runner::trace::TraceRecord`]): for each journaled input an `input`
+//! line (what and when), the `microstep` and `log` lines it caused and the
+//! `configuration` after it; `done` or `stopped` last if the session ended.
+//! `GET /sessions/{id}/trace` answers the same records as a JSON array.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,12 +27,12 @@ pub(crate) fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let data = args
         .data
         .unwrap_or_else(|| PathBuf::from(server::DEFAULT_DATA_DIR));
-    let steps = server::replay(&data, &args.session)
+    let records = server::replay(&data, &args.session)
         .with_context(|| format!("cannot replay {} from {}", args.session, data.display()))?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    for step in steps {
-        serde_json::to_writer(&mut out, &step)?;
+    for record in records {
+        serde_json::to_writer(&mut out, &record)?;
         out.write_all(b"\n")?;
     }
     Ok(ExitCode::SUCCESS)

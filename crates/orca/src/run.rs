@@ -5,8 +5,11 @@
 //! complete; "complete" here means the whole session tree is quiescent:
 //! every event queued without delay (by the line's macrostep, by children,
 //! by `<send>` to self) has been processed. With `--trace` the configuration
-//! is printed then, once per line; macrosteps caused by delayed events print
-//! nothing of their own.
+//! is printed then, once per line (macrosteps caused by delayed events print
+//! no configuration of their own), and every microstep of every session of
+//! the tree is printed as it happens (`microstep` lines: the event, the
+//! transitions taken with their source position, the states exited and
+//! entered).
 //!
 //! The Basic HTTP Event I/O Processor (SCXML 1.0 App. C.2) is there only for
 //! charts that need it, so that others pay nothing: when the chart's text, or
@@ -94,6 +97,10 @@ pub(crate) fn run(
     }
     if http.is_some() || ors {
         runner.set_gateway(RunGateway::new(http, runner.inbox()));
+    }
+    if args.trace {
+        let output = output.clone();
+        runner.set_observers(move |id, invokeid| Some(output.microsteps(id, invokeid)));
     }
     let limit = args.timeout.map(|t| runner.now() + t);
     runner.set_deadline(args.timeout.map(|t| Instant::now() + t));

@@ -32,6 +32,15 @@ fn lines(output: &Output) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// The lines other than `microstep` (which have their own test), for tests
+/// of the order of the other lines.
+fn without_microsteps(output: &Output) -> Vec<serde_json::Value> {
+    lines(output)
+        .into_iter()
+        .filter(|l| l["type"] != "microstep")
+        .collect()
+}
+
 fn run_with_stdin(args: &[&str], stdin: &str) -> Output {
     let mut child = orca()
         .args(args)
@@ -107,7 +116,7 @@ fn after_ms_lets_session_time_pass_and_fires_due_timers() {
         &["run", chart.to_str().unwrap(), "--events", "-", "--trace"],
         "{\"name\":\"go\",\"data\":{\"n\":41},\"after_ms\":9999}\n",
     );
-    let got = lines(&early);
+    let got = without_microsteps(&early);
     assert_eq!(
         got[0],
         serde_json::json!({"type":"configuration","states":["wait"]})
@@ -126,7 +135,7 @@ fn after_ms_lets_session_time_pass_and_fires_due_timers() {
         &["run", chart.to_str().unwrap(), "--events", "-", "--trace"],
         "{\"name\":\"go\",\"after_ms\":10000}\n",
     );
-    let got = lines(&late);
+    let got = without_microsteps(&late);
     assert_eq!(got.len(), 3, "{got:?}");
     assert_eq!(
         got[1],
@@ -253,4 +262,107 @@ fn sessions_mode_runs_every_session_to_done() {
         assert_eq!(summary["sessions"], 3);
         assert_eq!(summary["completed"], 3);
     }
+}
+
+const INVOKING_CHART: &str = r##"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="wait">
+  <state id="wait">
+    <invoke id="kid"><content><scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" initial="k">
+      <state id="k"><transition event="poke" target="kdone"/></state>
+      <final id="kdone"/>
+    </scxml></content></invoke>
+    <transition event="go"><send target="#_kid" event="poke"/></transition>
+    <transition event="done.invoke.kid" target="end"/>
+  </state>
+  <final id="end"/>
+</scxml>"##;
+
+#[test]
+fn trace_prints_each_microstep_with_its_transitions_and_tags_invoked_sessions() {
+    let chart = scratch("invoking.scxml", INVOKING_CHART);
+    let output = run_with_stdin(
+        &["run", chart.to_str().unwrap(), "--events", "-", "--trace"],
+        "{\"name\":\"go\"}\n",
+    );
+    assert_eq!(output.status.code(), Some(0));
+    let steps: Vec<serde_json::Value> = lines(&output)
+        .into_iter()
+        .filter(|l| l["type"] == "microstep")
+        .collect();
+    let step = |event: serde_json::Value,
+                source: &str,
+                targets: serde_json::Value,
+                line: u32,
+                column: u32,
+                exited: serde_json::Value,
+                entered: serde_json::Value| {
+        serde_json::json!({
+            "type": "microstep",
+            "event": event,
+            "transitions": [{"source": source, "targets": targets, "line": line, "column": column}],
+            "exited": exited,
+            "entered": entered,
+        })
+    };
+    let mut child_start = step(
+        serde_json::Value::Null,
+        "__scxml",
+        serde_json::json!(["k"]),
+        3,
+        31,
+        serde_json::json!([]),
+        serde_json::json!(["k"]),
+    );
+    child_start["session"] = "2".into();
+    child_start["invokeid"] = "kid".into();
+    let mut child_poke = step(
+        "poke".into(),
+        "k",
+        serde_json::json!(["kdone"]),
+        4,
+        21,
+        serde_json::json!(["k"]),
+        serde_json::json!(["kdone"]),
+    );
+    child_poke["session"] = "2".into();
+    child_poke["invokeid"] = "kid".into();
+    assert_eq!(
+        steps,
+        [
+            step(
+                serde_json::Value::Null,
+                "__scxml",
+                serde_json::json!(["wait"]),
+                1,
+                1,
+                serde_json::json!([]),
+                serde_json::json!(["wait"])
+            ),
+            child_start,
+            step(
+                "go".into(),
+                "wait",
+                serde_json::json!([]),
+                7,
+                5,
+                serde_json::json!([]),
+                serde_json::json!([])
+            ),
+            child_poke,
+            step(
+                "done.invoke.kid".into(),
+                "wait",
+                serde_json::json!(["end"]),
+                8,
+                5,
+                serde_json::json!(["wait"]),
+                serde_json::json!(["end"])
+            ),
+        ]
+    );
+    // Without --trace, no microstep lines.
+    let quiet = run_with_stdin(
+        &["run", chart.to_str().unwrap(), "--events", "-"],
+        "{\"name\":\"go\"}\n",
+    );
+    assert!(lines(&quiet).iter().all(|l| l["type"] != "microstep"));
 }

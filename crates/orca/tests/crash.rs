@@ -187,12 +187,23 @@ fn sigkill_loses_no_session_and_no_acknowledged_event() {
     assert_eq!(status, 200);
     let (status, body) = request(port, "GET", &format!("/sessions/{}/trace", ids[0]), "").unwrap();
     assert_eq!(status, 200, "{body}");
-    assert!(
-        json(&body)["steps"]
-            .as_array()
-            .is_some_and(|s| s.len() >= 2),
-        "{body}"
-    );
+    let trace = json(&body);
+    let inputs = trace.as_array().map_or(0, |records| {
+        records.iter().filter(|r| r["type"] == "input").count()
+    });
+    assert!(inputs >= 2, "{body}");
+    // `orca replay` prints the same records, one per line.
+    let replay = Command::new(env!("CARGO_BIN_EXE_orca"))
+        .args(["replay", &ids[0], "--data"])
+        .arg(&data)
+        .output()
+        .expect("orca replay runs");
+    assert!(replay.status.success(), "{replay:?}");
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&replay.stdout)
+        .lines()
+        .map(json)
+        .collect();
+    assert_eq!(serde_json::Value::Array(lines), trace);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let _ = std::fs::remove_dir_all(&dir);

@@ -12,7 +12,8 @@ use std::sync::Arc;
 
 use scxml::datamodel::ecmascript::{EcmaScript, EcmaScriptOptions, JsRuntime, Prelude};
 use scxml::{
-    Action, Data, DataModelError, Document, Event, Interpreter, Outcome, SessionOptions, Timestamp,
+    Action, Data, DataModelError, Document, Event, Interpreter, Observer, Outcome, SessionOptions,
+    Timestamp,
 };
 
 use crate::machine::{Machine, SessionFactory};
@@ -214,5 +215,9 @@ impl Machine for EcmaSession {
 
     fn data(&mut self) -> Data {
         self.interpreter.data()
+    }
+
+    fn set_observer(&mut self, observer: Box<dyn Observer>) {
+        self.interpreter.set_observer(Some(observer));
     }
 }

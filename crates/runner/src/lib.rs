@@ -64,6 +64,7 @@ mod route;
 mod runner;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 
 use std::path::Path;
 
@@ -76,7 +77,7 @@ pub use feed::{Feed, FeedEnd};
 pub use gateway::{
     Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Refusal, SessionStart, Ticket,
 };
-pub use machine::{Machine, SessionFactory};
+pub use machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
 pub use runner::{
     LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,
 };

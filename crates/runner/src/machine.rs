@@ -8,7 +8,9 @@
 
 use std::sync::Arc;
 
-use scxml::{Action, Data, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp};
+use scxml::{
+    Action, Data, DataModelError, Document, Event, Observer, Outcome, SessionOptions, Timestamp,
+};
 
 /// One session as the runner sees it: the inputs and outputs of
 /// [`scxml::Interpreter`], with the same contract (after any input, drain
@@ -40,6 +42,37 @@ pub trait Machine {
     fn data(&mut self) -> Data {
         Data::Undefined
     }
+    /// Reports the session's microsteps to `observer` (see
+    /// [`scxml::Interpreter::set_observer`]); machines without microsteps
+    /// ignore it.
+    fn set_observer(&mut self, observer: Box<dyn Observer>) {
+        drop(observer);
+    }
+}
+
+/// Where an invoked session comes from, for factories that record it (a
+/// journal that must find the child's document again).
+#[derive(Debug)]
+pub struct ChildOrigin<'a> {
+    /// The invoking session's `_sessionid`.
+    pub parent: &'a str,
+    /// The invoke id the child has in its parent.
+    pub invokeid: &'a str,
+    /// The text its document was parsed from.
+    pub source: ChildSource,
+}
+
+/// The text an invoked document was parsed from.
+#[derive(Clone, Debug)]
+pub enum ChildSource {
+    /// Loaded from its `src` (the document's `source_name` says from where).
+    Loaded(Arc<str>),
+    /// Given as text by `<content>` (relative `src` inside resolve against
+    /// the parent's document).
+    Text(Arc<str>),
+    /// An inline `<scxml>` in the parent's `<invoke><content>`, prepared
+    /// with the parent's document: it has no text of its own.
+    Inline,
 }
 
 /// Creates the machines of a runner and takes them back when they end.
@@ -53,6 +86,18 @@ pub trait SessionFactory {
         document: Arc<Document>,
         options: SessionOptions,
     ) -> Result<Self::Machine, DataModelError>;
+
+    /// A new, not yet started session of `document`, invoked as `origin`
+    /// says. By default the same as [`create`](Self::create).
+    fn create_child(
+        &mut self,
+        document: Arc<Document>,
+        options: SessionOptions,
+        origin: &ChildOrigin<'_>,
+    ) -> Result<Self::Machine, DataModelError> {
+        let _ = origin;
+        self.create(document, options)
+    }
 
     /// Takes back a session that the runner no longer needs.
     fn release(&mut self, machine: Self::Machine) {

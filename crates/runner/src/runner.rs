@@ -18,19 +18,23 @@ use std::time::Instant;
 use scxml::document::{parse, Loader};
 use scxml::{
     Action, CustomHandlers, Data, DataModelError, Document, Event, EventKind, ExtensionRequest,
-    InvokeRequest, InvokeSource, Outcome, SendRequest, SessionDirectory, SessionOptions, Timestamp,
-    SCXML_EVENT_PROCESSOR,
+    InvokeRequest, InvokeSource, Observer, Outcome, SendRequest, SessionDirectory, SessionOptions,
+    Timestamp, SCXML_EVENT_PROCESSOR,
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
 use crate::gateway::{
     Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, SessionStart, Ticket,
 };
-use crate::machine::{Machine, SessionFactory};
+use crate::machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
 /// Answers whether an id outside the runner names a reachable session.
 type RemoteDirectory = Rc<dyn Fn(&str) -> bool>;
+
+/// Makes the observer of a new session from its `_sessionid` and its invoke
+/// id (`None` for a top-level session); `None` leaves it unobserved.
+type ObserverHook = Box<dyn FnMut(&str, Option<&str>) -> Option<Box<dyn Observer>>>;
 
 /// Settings of a [`Runner`].
 #[derive(Clone, Debug)]
@@ -203,6 +207,12 @@ pub struct Runner<F: SessionFactory> {
     /// Answers for `#_scxml_<id>` ids outside this runner's prefix (sessions
     /// of other runners of the host, reached through the gateway).
     remote: Option<RemoteDirectory>,
+    /// Gives new sessions their microstep observer (`orca run --trace`).
+    observers: Option<ObserverHook>,
+    /// Ids to give the children that sessions will invoke, by (parent id,
+    /// invoke id): a host re-creating a journaled tree gives each child
+    /// back the id it had.
+    reserved_children: HashMap<(String, String), ReservedId>,
 }
 
 struct Slot<M> {
@@ -284,7 +294,37 @@ impl<F: SessionFactory> Runner<F> {
             in_flight: HashMap::new(),
             next_ticket: 0,
             remote: None,
+            observers: None,
+            reserved_children: HashMap::new(),
         }
+    }
+
+    /// Gives every session created from now on the microstep observer
+    /// `hook` makes from its `_sessionid` and invoke id (`None` for a
+    /// top-level session), if it makes one.
+    pub fn set_observers(
+        &mut self,
+        hook: impl FnMut(&str, Option<&str>) -> Option<Box<dyn Observer>> + 'static,
+    ) {
+        self.observers = Some(Box::new(hook));
+    }
+
+    /// Makes the next `<invoke>` with id `invokeid` by the session
+    /// `parent` (a `_sessionid`) create its child under `id`, for a host
+    /// re-creating a journaled tree of sessions: the parent's replay
+    /// invokes its children again, and each gets back the id its journal
+    /// is kept under.
+    pub fn reserve_child(&mut self, parent: &str, invokeid: &str, id: ReservedId) {
+        self.reserved_children
+            .insert((parent.to_owned(), invokeid.to_owned()), id);
+    }
+
+    /// Drops the child reservations no invocation used, answering their ids.
+    pub fn take_unused_child_reservations(&mut self) -> Vec<String> {
+        self.reserved_children
+            .drain()
+            .map(|(_, reserved)| reserved.id)
+            .collect()
     }
 
     /// Hands the sends this runner cannot deliver itself to `gateway`, and
@@ -382,7 +422,7 @@ impl<F: SessionFactory> Runner<F> {
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
         let number = self.take_number();
-        Ok(self.create_session(number, None, document, params, None, 0)?)
+        Ok(self.create_session(number, None, document, params, None)?)
     }
 
     /// Takes the next session id without creating a session, for hosts that
@@ -433,7 +473,7 @@ impl<F: SessionFactory> Runner<F> {
             return Err(RunError::IdTaken(name));
         }
         let number = self.take_number();
-        Ok(self.create_session(number, Some(name), document, params, None, 0)?)
+        Ok(self.create_session(number, Some(name), document, params, None)?)
     }
 
     /// Like [`spawn`](Self::spawn), under a reserved id.
@@ -443,7 +483,7 @@ impl<F: SessionFactory> Runner<F> {
         document: Arc<Document>,
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
-        Ok(self.create_session(id.number, None, document, params, None, 0)?)
+        Ok(self.create_session(id.number, None, document, params, None)?)
     }
 
     /// Puts an external event on a session's queue. Returns `false` (and
@@ -670,8 +710,7 @@ impl<F: SessionFactory> Runner<F> {
         name: Option<String>,
         document: Arc<Document>,
         params: Vec<(String, Data)>,
-        parent: Option<(SessionKey, String)>,
-        depth: u32,
+        parent: Option<Invoker>,
     ) -> Result<SessionKey, DataModelError> {
         let named = name.is_some();
         let id = name.unwrap_or_else(|| self.format_id(number));
@@ -679,18 +718,31 @@ impl<F: SessionFactory> Runner<F> {
             Some(gateway) => gateway.open(&id),
             None => Vec::new(),
         };
-        let created = self.factory.create(
-            document,
-            SessionOptions {
-                session_id: id.clone(),
-                params,
-                max_microsteps: self.options.max_microsteps,
-                ioprocessors,
-                directory: Some(self.directory()),
-                custom: self.custom.clone(),
-            },
-        );
-        let machine = match created {
+        let options = SessionOptions {
+            session_id: id.clone(),
+            params,
+            max_microsteps: self.options.max_microsteps,
+            ioprocessors,
+            directory: Some(self.directory()),
+            custom: self.custom.clone(),
+        };
+        let parent_id = parent
+            .as_ref()
+            .and_then(|p| session(&self.slots, p.key))
+            .map(|p| p.id.clone());
+        let (created, depth) = match (&parent, parent_id.as_deref()) {
+            (Some(invoker), Some(parent_id)) => {
+                let origin = ChildOrigin {
+                    parent: parent_id,
+                    invokeid: &invoker.invokeid,
+                    source: invoker.source.clone(),
+                };
+                let created = self.factory.create_child(document, options, &origin);
+                (created, invoker.depth)
+            }
+            _ => (self.factory.create(document, options), 0),
+        };
+        let mut machine = match created {
             Ok(machine) => machine,
             Err(e) => {
                 if let Some(gateway) = self.gateway.as_mut() {
@@ -705,9 +757,14 @@ impl<F: SessionFactory> Runner<F> {
             self.running_ids.borrow_mut().insert(number);
         }
         let (parent_key, invokeid) = match parent {
-            Some((key, invokeid)) => (Some(key), Some(invokeid)),
+            Some(invoker) => (Some(invoker.key), Some(invoker.invokeid)),
             None => (None, None),
         };
+        if let Some(hook) = self.observers.as_mut() {
+            if let Some(observer) = hook(&id, invokeid.as_deref()) {
+                machine.set_observer(observer);
+            }
+        }
         let key = self.insert(Session {
             machine,
             id: id.clone(),
@@ -1196,6 +1253,7 @@ impl<F: SessionFactory> Runner<F> {
             Err(format!("session id {session_id} is taken"))
         } else {
             self.child_document(&base, InvokeSource::Url(src))
+                .map(|(document, _)| document)
                 .map_err(|(_, message)| message)
         };
         let started = match document {
@@ -1213,7 +1271,7 @@ impl<F: SessionFactory> Runner<F> {
             Ok(document) => {
                 let number = self.take_number();
                 let name = Some(session_id.clone());
-                self.create_session(number, name, document, params, None, 0)
+                self.create_session(number, name, document, params, None)
                     .map(|_| ())
                     .map_err(|e| format!("cannot start the session: {e}"))
             }
@@ -1284,6 +1342,7 @@ impl<F: SessionFactory> Runner<F> {
         };
         let depth = parent.depth + 1;
         let base = parent.machine.document().source_name.clone();
+        let parent_id = parent.id.clone();
         if !is_scxml_invoke_type(&kind) {
             let message = format!("unsupported invoke type {kind:?}");
             self.raise_error(key, "error.execution", None, message);
@@ -1297,8 +1356,8 @@ impl<F: SessionFactory> Runner<F> {
             self.raise_error(key, "error.execution", None, message);
             return;
         }
-        let document = match self.child_document(&base, source) {
-            Ok(document) => document,
+        let (document, source) = match self.child_document(&base, source) {
+            Ok(found) => found,
             Err((name, message)) => {
                 self.raise_error(key, name, None, message);
                 return;
@@ -1306,9 +1365,24 @@ impl<F: SessionFactory> Runner<F> {
         };
         // An invoke id names one live child; a new one replaces the old.
         self.cancel_invoke(key, &invokeid);
-        let number = self.take_number();
-        let parent = Some((key, invokeid));
-        if let Err(e) = self.create_session(number, None, document, params, parent, depth) {
+        let reserved = match self.reserved_children.is_empty() {
+            true => None,
+            false => self
+                .reserved_children
+                .remove(&(parent_id, invokeid.clone()))
+                .filter(|r| !self.by_number.contains_key(&r.number)),
+        };
+        let number = match reserved {
+            Some(reserved) => reserved.number,
+            None => self.take_number(),
+        };
+        let parent = Some(Invoker {
+            key,
+            invokeid,
+            source,
+            depth,
+        });
+        if let Err(e) = self.create_session(number, None, document, params, parent) {
             self.raise_error(
                 key,
                 "error.execution",
@@ -1326,24 +1400,24 @@ impl<F: SessionFactory> Runner<F> {
         &self,
         base: &str,
         source: InvokeSource,
-    ) -> Result<Arc<Document>, (&'static str, String)> {
+    ) -> Result<(Arc<Document>, ChildSource), (&'static str, String)> {
         let invalid =
             |e: scxml::DocumentError| ("error.execution", format!("invalid invoked document: {e}"));
         match source {
-            InvokeSource::Document(document) => Ok(document),
+            InvokeSource::Document(document) => Ok((document, ChildSource::Inline)),
             InvokeSource::Url(url) => {
                 let (name, text) = self
                     .loader
                     .load(base, &url)
                     .map_err(|e| ("error.communication", e.to_string()))?;
-                parse(&text, &name, &*self.loader)
-                    .map(Arc::new)
-                    .map_err(invalid)
+                let document = parse(&text, &name, &*self.loader).map_err(invalid)?;
+                Ok((Arc::new(document), ChildSource::Loaded(Arc::from(text))))
             }
             // Relative `src` inside the text resolve against the parent.
-            InvokeSource::Text(text) => parse(&text, base, &*self.loader)
-                .map(Arc::new)
-                .map_err(invalid),
+            InvokeSource::Text(text) => {
+                let document = parse(&text, base, &*self.loader).map_err(invalid)?;
+                Ok((Arc::new(document), ChildSource::Text(Arc::from(text))))
+            }
         }
     }
 
@@ -1484,6 +1558,15 @@ impl<F: SessionFactory> Runner<F> {
             self.drain(key);
         }
     }
+}
+
+/// The session invoking a child, as [`Runner::create_session`] needs it.
+struct Invoker {
+    key: SessionKey,
+    invokeid: String,
+    source: ChildSource,
+    /// The child's depth (the invoker's + 1).
+    depth: u32,
 }
 
 /// Why a send target cannot be reached.
@@ -1905,6 +1988,42 @@ mod tests {
         );
         assert_eq!(h.runner.live_sessions(), 1);
         assert!(h.runner.is_running(parent));
+    }
+
+    #[test]
+    fn a_reserved_child_id_is_given_to_the_next_matching_invoke_once() {
+        let mut h = harness(|fake, input| match (fake.name.as_str(), input) {
+            ("parent", Input::Start) => {
+                fake.invoke("kid", "scxml", InvokeSource::Document(doc("child")));
+                fake.invoke("other", "scxml", InvokeSource::Document(doc("child")));
+            }
+            ("parent", Input::Event(_)) => {
+                fake.invoke("kid", "scxml", InvokeSource::Document(doc("child")))
+            }
+            _ => {}
+        });
+        h.runner.set_next_session_number(100);
+        let Some(reserved) = h.runner.reserve_session_number(42) else {
+            panic!("42 is free");
+        };
+        h.runner.reserve_child("100", "kid", reserved);
+        let Some(unused) = h.runner.reserve_session_number(43) else {
+            panic!("43 is free");
+        };
+        h.runner.reserve_child("100", "nobody", unused);
+        let parent = h.spawn("parent");
+        h.settle();
+        assert_eq!(h.journal(), ["100 start", "42 start", "101 start"]);
+        // A second invoke of the same id gets a fresh number.
+        h.runner
+            .enqueue(parent, Event::external("again", Data::Undefined));
+        h.settle();
+        assert_eq!(
+            h.journal()[3..],
+            ["100 external again", "42 terminate", "102 start"]
+        );
+        assert_eq!(h.runner.take_unused_child_reservations(), ["43"]);
+        assert!(h.runner.take_unused_child_reservations().is_empty());
     }
 
     #[test]

@@ -35,6 +35,6 @@ pub use event::{
 };
 pub use interpreter::{
     CustomContext, CustomError, CustomHandler, CustomHandlers, ExtensionRequest, Interpreter,
-    Outcome, SessionDirectory, SessionOptions,
+    Microstep, Observer, Outcome, SessionDirectory, SessionOptions,
 };
 pub use time::Timestamp;

@@ -305,3 +305,114 @@ fn data_lists_the_document_variables_in_document_order() {
         serde_json::json!({"count": 2, "caller": {"ani": "+1555", "vip": true}, "handler": null})
     );
 }
+
+/// One microstep as an observer saw it: event, transitions as
+/// `source->targets@line:column`, exited, entered.
+type Seen = (Option<String>, Vec<String>, Vec<String>, Vec<String>);
+
+struct Recorder(std::rc::Rc<std::cell::RefCell<Vec<Seen>>>);
+
+impl scxml::Observer for Recorder {
+    fn microstep(&mut self, step: &scxml::Microstep<'_>) {
+        let document = step.document();
+        let transitions = step
+            .transitions()
+            .map(|t| {
+                let targets: Vec<&str> = t
+                    .targets
+                    .iter()
+                    .map(|&s| document.state(s).id.as_str())
+                    .collect();
+                let source = &document.state(t.source).id;
+                format!("{source}->{}@{}", targets.join(" "), t.location)
+            })
+            .collect();
+        let ids = |states: Vec<&scxml::document::State>| {
+            states.into_iter().map(|s| s.id.clone()).collect()
+        };
+        self.0.borrow_mut().push((
+            step.event().map(|e| e.name.clone()),
+            transitions,
+            ids(step.exited().collect()),
+            ids(step.entered().collect()),
+        ));
+    }
+}
+
+#[test]
+fn an_observer_sees_each_microstep_with_its_event_transitions_and_states() {
+    let chart = format!(
+        r#"<scxml {SCXML} initial="idle">
+  <state id="idle">
+    <transition event="go" target="busy"/>
+  </state>
+  <state id="busy" initial="b1">
+    <state id="b1"><transition target="b2"/></state>
+    <state id="b2"><transition event="done" target="idle"><raise event="again"/></transition></state>
+    <transition event="again"/>
+  </state>
+</scxml>"#
+    );
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut host = TestHost::new(&chart, SessionOptions::new("t1"));
+    host.session
+        .set_observer(Some(Box::new(Recorder(std::rc::Rc::clone(&seen)))));
+    host.session.start(host.now);
+    host.drain();
+    host.send("go", Data::Undefined);
+    host.send("done", Data::Undefined);
+    let s = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        *seen.borrow(),
+        vec![
+            // The initial entry: <scxml initial="idle"> on line 1.
+            (None, s(&["__scxml->idle@1:1"]), s(&[]), s(&["idle"])),
+            (
+                Some("go".into()),
+                s(&["idle->busy@3:5"]),
+                s(&["idle"]),
+                s(&["busy", "b1"])
+            ),
+            // Eventless, in the same macrostep.
+            (None, s(&["b1->b2@6:20"]), s(&["b1"]), s(&["b2"])),
+            (
+                Some("done".into()),
+                s(&["b2->idle@7:20"]),
+                s(&["b2", "busy"]),
+                s(&["idle"])
+            ),
+            // The raised event finds no active transition for it in idle:
+            // no microstep. Targetless in busy would have been one.
+        ]
+    );
+    // Without an observer the session runs the same.
+    host.session.set_observer(None);
+    host.send("go", Data::Undefined);
+    assert_eq!(seen.borrow().len(), 4);
+    assert_eq!(host.session.configuration(), vec!["b2"]);
+}
+
+#[test]
+fn a_targetless_transition_is_a_microstep_that_exits_and_enters_nothing() {
+    let chart = format!(
+        r#"<scxml {SCXML} initial="a">
+  <state id="a"><transition event="tick"><log expr="1"/></transition></state>
+</scxml>"#
+    );
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let mut host = TestHost::new(&chart, SessionOptions::new("t1"));
+    host.session
+        .set_observer(Some(Box::new(Recorder(std::rc::Rc::clone(&seen)))));
+    host.session.start(host.now);
+    host.send("tick", Data::Undefined);
+    let last = seen.borrow().last().cloned().unwrap();
+    assert_eq!(
+        last,
+        (
+            Some("tick".into()),
+            vec!["a->@2:17".to_owned()],
+            vec![],
+            vec![]
+        )
+    );
+}

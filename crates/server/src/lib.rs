@@ -53,7 +53,7 @@ pub use document::{
 };
 pub use error::ApiError;
 pub use http::{app, AppState};
-pub use runtime::{Answer, Runtime, SessionError, SessionInfo, Status, TraceStep};
+pub use runtime::{Answer, Runtime, SessionError, SessionInfo, Status, TraceRecord};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -75,11 +75,13 @@ pub enum ServerError {
 }
 
 /// Re-runs the journaled session `session` of the server whose data
-/// directory is `data_dir` and answers its trace: one step per journaled
-/// input, the states after it and the actions it made. Nothing is
-/// performed; the journal is only read (the session may be live in a
-/// running server, ended and kept, or left by a crash).
-pub fn replay(data_dir: &std::path::Path, session: &str) -> Result<Vec<TraceStep>, SessionError> {
+/// directory is `data_dir` and answers its trace, in the records of
+/// `orca run --trace`: for each journaled input an `input` record, the
+/// `microstep`s and `log`s it caused and the `configuration` after it, and
+/// `done` or `stopped` if the session ended. Nothing is performed; the
+/// journal is only read (the session may be live in a running server,
+/// ended and kept, or left by a crash).
+pub fn replay(data_dir: &std::path::Path, session: &str) -> Result<Vec<TraceRecord>, SessionError> {
     let path = data_dir.join("journal.db");
     if !path.exists() {
         return Err(SessionError::NotFound(session.to_owned()));

@@ -443,6 +443,7 @@ async fn health_ready_and_openapi_describe_the_server() {
         "/basichttp/{session}",
         "/sessions",
         "/sessions/{id}",
+        "/sessions/{id}/trace",
         "/health",
         "/ready",
         "/metrics",

@@ -325,6 +325,18 @@ async fn start(app: &Router, src: &str, extra: &str) -> String {
     body["sessionid"].as_str().unwrap().to_owned()
 }
 
+/// The records of a trace with this `type`.
+fn of_type(trace: &Value, kind: &str) -> Vec<Value> {
+    let records = trace
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {trace}"));
+    records
+        .iter()
+        .filter(|r| r["type"] == kind)
+        .cloned()
+        .collect()
+}
+
 async fn query(app: &Router, id: &str) -> Value {
     let (status, body) = call(app, get_(&format!("/scxml/session/{id}/query"))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -437,7 +449,7 @@ async fn seed_000_parent_and_child_run_to_their_first_interaction_action() {
     // Journaled as a session of its own: its journal replays.
     let (status, trace) = call(&api, get_(&format!("/sessions/{child}/trace"))).await;
     assert_eq!(status, StatusCode::OK, "{trace}");
-    assert_eq!(trace["steps"][0]["input"], "start");
+    assert_eq!(of_type(&trace, "input")[0]["input"], "start", "{trace}");
     assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
     drop(api);
     drop(state);
@@ -634,13 +646,14 @@ async fn a_fetch_under_way_when_the_server_stops_fails_after_recovery() {
     assert_eq!(after["data"]["same"], true);
     // The completion is an input like any other: journaled, it replays.
     let (_, trace) = call(&api, get_(&format!("/sessions/{id}/trace"))).await;
-    let steps = trace["steps"].as_array().unwrap();
+    let inputs = of_type(&trace, "input");
     assert_eq!(
-        steps.last().unwrap()["event"],
+        inputs.last().unwrap()["event"],
         "error.session.fetch",
         "{trace}"
     );
-    assert_eq!(steps.last().unwrap()["states"], json!(["Failed"]));
+    let states = of_type(&trace, "configuration").pop().unwrap();
+    assert_eq!(states["states"], json!(["Failed"]), "{trace}");
     assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
     drop(api);
     drop(state);
@@ -650,7 +663,7 @@ async fn a_fetch_under_way_when_the_server_stops_fails_after_recovery() {
     let api = app(state.clone());
     assert_eq!(query(&api, &id).await["states"], json!(["Failed"]));
     let (_, trace) = call(&api, get_(&format!("/sessions/{id}/trace"))).await;
-    assert_eq!(trace["steps"].as_array().unwrap().len(), steps.len());
+    assert_eq!(of_type(&trace, "input").len(), inputs.len(), "{trace}");
     assert_eq!(
         calls.calls.load(Ordering::SeqCst),
         1,

@@ -1,6 +1,8 @@
 //! Persistence through `app()`: sessions survive a restart of the runtime on
-//! the same data directory, `_persist="false"` sessions do not, traces
-//! replay the journal, and `#_scxml_` sends cross workers.
+//! the same data directory, `_persist="false"` sessions do not, invoked
+//! children come back in place rather than anew, scheduled starts survive
+//! and start once, traces replay the journal, and `#_scxml_` sends cross
+//! workers.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +23,42 @@ const COUNTER: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version=
   </state>
 </scxml>"#;
 
+/// Invokes the same child twice, inline and from a file; keeps what the
+/// children report, by invoke id.
+const PARENT: &str = r##"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="run">
+  <datamodel><data id="reports" expr="({})"/></datamodel>
+  <state id="run">
+    <invoke id="inline"><content><scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="c">
+      <datamodel><data id="count" expr="0"/><data id="boot" expr="Math.random()"/></datamodel>
+      <state id="c">
+        <transition event="inc"><assign location="count" expr="count + 1"/></transition>
+        <transition event="ask"><send target="#_parent" event="report"><param name="count" expr="count"/><param name="boot" expr="boot"/><param name="id" expr="_sessionid"/><param name="ticked" expr="false"/></send></transition>
+        <transition event="arm"><send event="tick" delay="1s"/></transition>
+        <transition event="tick" target="ticked"/>
+      </state>
+      <state id="ticked">
+        <onentry><send target="#_parent" event="report"><param name="count" expr="count"/><param name="boot" expr="boot"/><param name="id" expr="_sessionid"/><param name="ticked" expr="true"/></send></onentry>
+      </state>
+    </scxml></content></invoke>
+    <invoke id="file" src="child.scxml"/>
+    <transition event="tell"><send targetexpr="'#_inline'" eventexpr="_event.data.what"/><send targetexpr="'#_file'" eventexpr="_event.data.what"/></transition>
+    <transition event="report"><script>reports[_event.invokeid] = _event.data;</script></transition>
+  </state>
+</scxml>"##;
+
+const CHILD: &str = r##"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="c">
+  <datamodel><data id="count" expr="0"/><data id="boot" expr="Math.random()"/></datamodel>
+  <state id="c">
+    <transition event="inc"><assign location="count" expr="count + 1"/></transition>
+    <transition event="ask"><send target="#_parent" event="report"><param name="count" expr="count"/><param name="boot" expr="boot"/><param name="id" expr="_sessionid"/><param name="ticked" expr="false"/></send></transition>
+    <transition event="arm"><send event="tick" delay="1s"/></transition>
+    <transition event="tick" target="ticked"/>
+  </state>
+  <state id="ticked">
+    <onentry><send target="#_parent" event="report"><param name="count" expr="count"/><param name="boot" expr="boot"/><param name="id" expr="_sessionid"/><param name="ticked" expr="true"/></send></onentry>
+  </state>
+</scxml>"##;
+
 struct Dir(PathBuf);
 
 impl Dir {
@@ -31,6 +69,8 @@ impl Dir {
         std::fs::write(dir.join("counter.scxml"), COUNTER).unwrap();
         let volatile = COUNTER.replace("<scxml ", "<scxml _persist=\"false\" ");
         std::fs::write(dir.join("volatile.scxml"), volatile).unwrap();
+        std::fs::write(dir.join("parent.scxml"), PARENT).unwrap();
+        std::fs::write(dir.join("child.scxml"), CHILD).unwrap();
         Dir(dir)
     }
 
@@ -84,6 +124,18 @@ async fn start(app: &Router, src: &str, extra: &str) -> String {
     body["sessionid"].as_str().unwrap().to_owned()
 }
 
+/// The records of a trace with this `type`.
+fn of_type(trace: &Value, kind: &str) -> Vec<Value> {
+    let records = trace
+        .as_array()
+        .unwrap_or_else(|| panic!("not an array: {trace}"));
+    records
+        .iter()
+        .filter(|r| r["type"] == kind)
+        .cloned()
+        .collect()
+}
+
 async fn count(app: &Router, id: &str) -> (StatusCode, Value) {
     let (status, body) = call(app, get(&format!("/scxml/session/{id}/query"))).await;
     (status, body["data"]["count"].clone())
@@ -116,10 +168,11 @@ async fn sessions_survive_a_restart_and_volatile_ones_do_not() {
     assert_eq!(count(&api, &volatile).await.0, StatusCode::NOT_FOUND);
     let (status, trace) = call(&api, get(&format!("/sessions/{kept}/trace"))).await;
     assert_eq!(status, StatusCode::OK, "{trace}");
-    let steps = trace["steps"].as_array().unwrap();
-    assert_eq!(steps.len(), 4, "{trace}");
-    assert_eq!(steps[3]["event"], "inc");
-    assert_eq!(steps[3]["states"], serde_json::json!(["run"]));
+    let inputs = of_type(&trace, "input");
+    assert_eq!(inputs.len(), 4, "{trace}");
+    assert_eq!(inputs[3]["event"], "inc");
+    let last = of_type(&trace, "configuration").pop().unwrap();
+    assert_eq!(last["states"], serde_json::json!(["run"]));
     // The journal goes on where it stopped.
     let (status, _) = call(
         &api,
@@ -129,7 +182,7 @@ async fn sessions_survive_a_restart_and_volatile_ones_do_not() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(count(&api, &kept).await.1, Value::from(4));
     let (_, trace) = call(&api, get(&format!("/sessions/{kept}/trace"))).await;
-    assert_eq!(trace["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(of_type(&trace, "input").len(), 5);
     assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
 }
 
@@ -166,4 +219,205 @@ async fn scxml_sends_reach_sessions_of_other_workers() {
     assert_eq!(seen, Value::from(1));
     assert_eq!(count(&api, &sender).await.1, Value::from(0));
     assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}
+
+async fn event(app: &Router, id: &str, name: &str, body: &str) {
+    let (status, answer) = call(
+        app,
+        post(
+            &format!("/scxml/session/{id}/event/{name}"),
+            body.to_owned(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{name}: {answer}");
+}
+
+async fn data(app: &Router, id: &str) -> Value {
+    let (status, body) = call(app, get(&format!("/scxml/session/{id}/query"))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["data"].clone()
+}
+
+/// Asks `check` of the session's data until it holds, for at most 20 s
+/// (the timers of these tests are due within 1.5 s).
+async fn await_data(app: &Router, id: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let seen = data(app, id).await;
+        if check(&seen) {
+            return seen;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "gave up waiting: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn restart(state: AppState, api: Router, dir: &Dir) -> (AppState, Router) {
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    drop(api);
+    drop(state);
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+    (state, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoked_children_come_back_in_place_with_their_data_and_timers() {
+    let dir = Dir::new("children");
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+    let parent = start(&api, &dir.chart("parent.scxml"), "").await;
+    for _ in 0..2 {
+        event(&api, &parent, "tell", "what=inc").await;
+    }
+    // Events between sessions of a worker are processed before the answer.
+    event(&api, &parent, "tell", "what=ask").await;
+    let before = data(&api, &parent).await["reports"].clone();
+    for child in ["inline", "file"] {
+        assert_eq!(before[child]["count"], 2, "{before}");
+    }
+    event(&api, &parent, "tell", "what=arm").await;
+    let (state, api) = restart(state, api, &dir).await;
+
+    // Each child's timer, armed before the restart, fires after it; each
+    // reports the count and the Math.random() it had: it was rebuilt from
+    // its journal, not started again from its initial state.
+    let after = await_data(&api, &parent, |d| {
+        ["inline", "file"]
+            .iter()
+            .all(|c| d["reports"][c]["ticked"] == true)
+    })
+    .await;
+    for child in ["inline", "file"] {
+        let (was, is) = (&before[child], &after["reports"][child]);
+        assert_eq!(is["count"], 2, "{child}: {after}");
+        assert_eq!(is["boot"], was["boot"], "{child}: {after}");
+        assert_eq!(is["id"], was["id"], "{child}: {after}");
+    }
+    // A child's journal replays on its own: started once, its own inputs.
+    let kid = before["inline"]["id"].as_str().unwrap();
+    let (status, trace) = call(&api, get(&format!("/sessions/{kid}/trace"))).await;
+    assert_eq!(status, StatusCode::OK, "{trace}");
+    let inputs: Vec<String> = of_type(&trace, "input")
+        .iter()
+        .map(|i| {
+            format!(
+                "{}{}",
+                i["input"].as_str().unwrap(),
+                i["event"]
+                    .as_str()
+                    .map_or(String::new(), |e| format!(" {e}"))
+            )
+        })
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            "start",
+            "event inc",
+            "event inc",
+            "event ask",
+            "event arm",
+            "timer",
+            "event tick"
+        ],
+        "{trace}"
+    );
+    assert!(of_type(&trace, "input")
+        .iter()
+        .all(|i| i["invokeid"] == "inline"));
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_starts_survive_a_restart_and_start_once() {
+    let dir = Dir::new("scheduled");
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let chart = dir.chart("counter.scxml");
+    let soon = start(&api, &chart, &format!("&idealtime={}", now + 1_500)).await;
+    let later = start(&api, &chart, &format!("&idealtime={}", now + 3_600_000)).await;
+    let dropped = start(&api, &chart, &format!("&idealtime={}", now + 3_600_000)).await;
+    // Events sent while a session waits are kept for its start.
+    event(&api, &soon, "inc", "").await;
+    let (status, _) = call(
+        &api,
+        post(
+            &format!("/scxml/session/{dropped}/terminate"),
+            String::new(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (state, api) = restart(state, api, &dir).await;
+
+    let (_, info) = call(&api, get(&format!("/sessions/{later}"))).await;
+    assert_eq!(info["status"], "scheduled", "{info}");
+    let (status, _) = call(&api, get(&format!("/sessions/{dropped}"))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // The near one starts when its time comes and takes its event once.
+    let seen = await_data(&api, &soon, |d| !d.is_null()).await;
+    assert_eq!(seen["count"], 1, "{seen}");
+    let (_, trace) = call(&api, get(&format!("/sessions/{soon}/trace"))).await;
+    let starts: Vec<Value> = of_type(&trace, "input")
+        .into_iter()
+        .filter(|i| i["input"] == "start")
+        .collect();
+    assert_eq!(starts.len(), 1, "{trace}");
+    assert!(starts[0]["at"].as_u64().unwrap() >= now + 1_500, "{trace}");
+    let incs = of_type(&trace, "microstep")
+        .into_iter()
+        .filter(|m| m["event"] == "inc")
+        .count();
+    assert_eq!(incs, 1, "{trace}");
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_of_a_parent_no_longer_live_are_ended_at_recovery() {
+    let dir = Dir::new("orphans");
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+    let parent = start(&api, &dir.chart("parent.scxml"), "").await;
+    event(&api, &parent, "tell", "what=ask").await;
+    let reports = data(&api, &parent).await["reports"].clone();
+    let children: Vec<String> = ["inline", "file"]
+        .iter()
+        .map(|c| reports[c]["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    drop(api);
+    drop(state);
+    // The parent's end reached the journal, its children's did not (as
+    // after a crash between the two).
+    let path = dir.config().data_dir.join("journal.db");
+    let journal = journal::Journal::open(journal::Config::new(&path)).unwrap();
+    let seq = journal.records(&parent, 0).unwrap().len() as u64;
+    let end = journal::Entry::Ended {
+        outcome: journal::OutcomeRecord::Terminated,
+        at: scxml::Timestamp::from_millis(1),
+    };
+    journal
+        .append(journal::Record::new(parent.as_str(), seq, end))
+        .wait()
+        .unwrap();
+    let mut live = journal.live_sessions().unwrap();
+    live.sort();
+    assert_eq!(live, children);
+    journal.close();
+
+    let state = AppState::new(dir.config()).unwrap();
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    drop(state);
+    let journal = journal::Journal::open(journal::Config::new(&path)).unwrap();
+    assert!(journal.live_sessions().unwrap().is_empty());
+    journal.close();
 }

@@ -37,6 +37,13 @@ fn records_come_back_in_order_with_the_session_and_its_document() {
                     at: Timestamp::from_millis(1_600),
                 },
             ),
+            Record::new(
+                "s1",
+                4,
+                Entry::Began {
+                    at: Timestamp::from_millis(1_700),
+                },
+            ),
         ])
         .wait()
         .unwrap();
@@ -44,11 +51,17 @@ fn records_come_back_in_order_with_the_session_and_its_document() {
     let records = journal.records("s1", 0).unwrap();
     assert_eq!(
         records.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        [0, 1, 2, 3]
+        [0, 1, 2, 3, 4]
+    );
+    assert_eq!(
+        records[4].entry,
+        Entry::Began {
+            at: Timestamp::from_millis(1_700)
+        }
     );
     assert_eq!(records[0].entry, Entry::Started(start));
     assert_eq!(records[1], event("s1", 1, "go", 1_010));
-    assert_eq!(journal.records("s1", 2).unwrap().len(), 2);
+    assert_eq!(journal.records("s1", 2).unwrap().len(), 3);
 
     let info = journal.session("s1").unwrap().unwrap();
     assert_eq!(

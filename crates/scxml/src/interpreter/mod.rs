@@ -13,6 +13,7 @@ mod content;
 mod custom;
 mod enter;
 mod exit;
+mod observe;
 mod select;
 mod state_set;
 mod timers;
@@ -32,6 +33,7 @@ use state_set::StateSet;
 use timers::Timers;
 
 pub use custom::{CustomContext, CustomError, CustomHandler, CustomHandlers, ExtensionRequest};
+pub use observe::{Microstep, Observer};
 
 /// Per-session settings.
 #[derive(Clone, Debug)]
@@ -162,6 +164,8 @@ pub struct Interpreter {
     outcome: Option<Outcome>,
     /// Reusable working sets of one microstep.
     step: Step,
+    /// The host's observer of microsteps, if it traces the session.
+    observing: Option<Box<observe::Observing>>,
 }
 
 /// One invocation made by this session.
@@ -228,6 +232,7 @@ impl Interpreter {
             next_id: 0,
             outcome: None,
             step,
+            observing: None,
             document,
             datamodel,
             options,
@@ -275,7 +280,13 @@ impl Interpreter {
         if let Some(initial) = self.document.state(StateId::ROOT).initial {
             self.step.enabled.clear();
             self.step.enabled.push(initial);
-            self.enter_states();
+            if self.observing.is_some() {
+                self.note_before_entry();
+                self.enter_states();
+                self.report_microstep(None);
+            } else {
+                self.enter_states();
+            }
         }
         self.run_macrostep();
     }
@@ -292,7 +303,7 @@ impl Interpreter {
         self.finalize_and_forward(&event);
         self.select_transitions(&event);
         if !self.step.enabled.is_empty() {
-            self.microstep();
+            self.microstep(Some(&event));
         }
         self.run_macrostep();
     }
@@ -409,15 +420,17 @@ impl Interpreter {
         loop {
             while self.running {
                 self.select_eventless_transitions();
-                if self.step.enabled.is_empty() {
-                    let Some(event) = self.internal_queue.pop_front() else {
-                        break;
-                    };
-                    self.datamodel.set_event(&event);
-                    self.select_transitions(&event);
-                }
                 if !self.step.enabled.is_empty() {
-                    self.microstep();
+                    self.microstep(None);
+                    continue;
+                }
+                let Some(event) = self.internal_queue.pop_front() else {
+                    break;
+                };
+                self.datamodel.set_event(&event);
+                self.select_transitions(&event);
+                if !self.step.enabled.is_empty() {
+                    self.microstep(Some(&event));
                 }
             }
             if !self.running {
@@ -433,8 +446,9 @@ impl Interpreter {
         }
     }
 
-    /// App. D `microstep`: exit, transition content, entry.
-    fn microstep(&mut self) {
+    /// App. D `microstep`: exit, transition content, entry. `event` enabled
+    /// the transitions (`None`: eventless); only an observer reads it.
+    fn microstep(&mut self, event: Option<&Event>) {
         self.microsteps += 1;
         if self.microsteps > self.options.max_microsteps {
             let limit = self.options.max_microsteps;
@@ -446,7 +460,13 @@ impl Interpreter {
         }
         self.exit_states();
         self.execute_transition_content();
-        self.enter_states();
+        if self.observing.is_some() {
+            self.note_before_entry();
+            self.enter_states();
+            self.report_microstep(event);
+        } else {
+            self.enter_states();
+        }
     }
 
     /// Adds a state to the configuration, keeping `In()` up to date.

@@ -81,6 +81,13 @@ impl StateSet {
     pub(crate) fn copy_from(&mut self, other: &StateSet) {
         self.words.copy_from_slice(&other.words);
     }
+
+    /// Makes `self` the members of `newer` that `self` lacks (`newer \ self`).
+    pub(crate) fn become_added_in(&mut self, newer: &StateSet) {
+        for (w, n) in self.words.iter_mut().zip(&newer.words) {
+            *w = n & !*w;
+        }
+    }
 }
 
 /// The words covering ids `start..end`, each with the mask of the bits of
@@ -142,6 +149,13 @@ mod tests {
             s.insert(StateId(i));
         }
         s
+    }
+
+    #[test]
+    fn become_added_in_keeps_what_the_newer_set_adds() {
+        let mut before = set(&[1, 3, 70], 80);
+        before.become_added_in(&set(&[3, 5, 70, 71], 80));
+        assert_eq!(before.iter().map(|s| s.0).collect::<Vec<_>>(), [5, 71]);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::AppState;
 use crate::error::ApiError;
-use crate::runtime::{Filter, SessionInfo, Status, TraceStep};
+use crate::runtime::{Filter, SessionInfo, Status, TraceRecord};
 
 pub(super) fn router() -> Router<AppState> {
     Router::new()
@@ -58,23 +58,12 @@ async fn one(
     Ok(Json(state.runtime.info(&id).await?))
 }
 
-#[derive(Serialize)]
-struct TraceResponse {
-    sessionid: String,
-    steps: Vec<TraceStep>,
-}
-
 /// `GET /sessions/{id}/trace`: replays the session's journal (nothing is
-/// performed again) and answers each input with the states after its
-/// macrostep and the actions it made; 404 when the session is not
-/// journaled.
+/// performed again) and answers its trace as a JSON array of the records
+/// `orca replay` prints as lines; 404 when the session is not journaled.
 async fn trace(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<TraceResponse>, ApiError> {
-    let steps = state.runtime.trace(&id).await?;
-    Ok(Json(TraceResponse {
-        sessionid: id,
-        steps,
-    }))
+) -> Result<Json<Vec<TraceRecord>>, ApiError> {
+    Ok(Json(state.runtime.trace(&id).await?))
 }

@@ -13,19 +13,22 @@
 mod actions;
 mod basic_http;
 mod inflight;
+mod journaled;
 pub(crate) mod persist;
+mod replay;
 mod responders;
+mod trace;
 mod worker;
 
-pub use persist::TraceStep;
 pub use responders::Answer;
+pub use runner::trace::TraceRecord;
 
 /// Replays a journaled session for its trace (see [`crate::replay`]).
 pub(crate) fn replay_trace(
     journal: &journal::Journal,
     id: &str,
-) -> Result<Vec<TraceStep>, SessionError> {
-    worker::replay_trace(journal, id, &mut persist::Documents::default())
+) -> Result<Vec<TraceRecord>, SessionError> {
+    replay::replay_trace(journal, id, &mut journaled::Documents::default())
 }
 
 use std::collections::HashMap;
@@ -389,8 +392,8 @@ impl Runtime {
     }
 
     /// Replays a journaled session (live, or ended and kept) without
-    /// touching it, and answers each macrostep.
-    pub async fn trace(&self, id: &str) -> Result<Vec<TraceStep>, SessionError> {
+    /// touching it, and answers its trace.
+    pub async fn trace(&self, id: &str) -> Result<Vec<TraceRecord>, SessionError> {
         let worker = self.worker_of(id)?;
         let id = id.to_owned();
         self.call(worker, |reply| Command::Trace { id, reply })

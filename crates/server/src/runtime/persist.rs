@@ -14,18 +14,21 @@
 //! hence after its record is durable.
 //!
 //! What is journaled: top-level sessions started by the server whose
-//! document does not say `_persist="false"` on `<scxml>` (ORS). Invoked
-//! children are not journaled on their own: at recovery the parent's replay
-//! finds which `<invoke>`s were still active and invokes them again, so a
-//! child restarts from its initial state (its inputs from outside its
-//! parent — its own timers, events from other sessions — are not replayed).
-//! Journaling children faithfully needs the runner to re-attach a replayed
-//! child to its parent; until then this is the documented limit.
+//! document does not say `_persist="false"` on `<scxml>` (ORS), and the
+//! sessions they invoke (`<invoke type="scxml">`), each under its own id,
+//! with its parent and invoke id in its start record and its document found
+//! again as [`super::journaled`] says (a child whose document says
+//! `_persist="false"` is not journaled, and is invoked afresh at recovery).
+//! At recovery the worker reserves each live child's id for its parent's
+//! `<invoke>`; the parent's replay ends with its active invocations, which
+//! the runner carries out again, and the factory then rebuilds the child
+//! from its own journal instead of starting it anew.
 //!
 //! The start record is written by the machine's `start`, with the time the
-//! initial macrostep gets (for a scheduled start, when it really started;
-//! `Start::scheduled` keeps the `idealtime`). A start still waiting for its
-//! `idealtime` is not journaled yet: a crash before it loses it.
+//! initial macrostep gets. A start scheduled for later (ORS `idealtime`) is
+//! journaled when it is accepted (`Start::scheduled` later than `Start::at`),
+//! with the events sent to it while it waits; when its time comes the
+//! machine appends [`Entry::Began`], starts, and takes those events.
 //!
 //! Replay rule: while a session is replayed every action it makes is
 //! dropped — logs are not printed again, sends to other sessions and HTTP
@@ -40,22 +43,45 @@ use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use journal::{ContentHash, DocumentRef, Entry, Journal, Record, Recovered, Start, Value};
-use runner::{EcmaFactory, EcmaSession, Machine, SessionFactory};
-use scxml::{Action, Data, DataModelError, Document, Event, Outcome, SessionOptions, Timestamp};
+use journal::{ContentHash, DocumentRef, Entry, Journal, Parent, Record, Recovered, Start, Value};
+use runner::{ChildOrigin, EcmaFactory, EcmaSession, Machine, SessionFactory};
+use scxml::{
+    Action, Data, DataModelError, Document, Event, Observer, Outcome, SessionOptions, Timestamp,
+};
 
 use super::inflight::InFlight;
+use super::journaled::{Documents, JournaledDocument};
+use super::replay::Inputs;
 
-/// What the worker tells the factory about the session it is about to
-/// create (the runner's `spawn` cannot carry it).
+/// What the worker tells the factory about the top-level session it is
+/// about to create (the runner's `spawn` cannot carry it).
 pub(crate) struct StartInfo {
     /// The `src` of the start request.
     pub(crate) src: String,
-    /// The document's source text and hash; `None`: not journaled.
-    pub(crate) source: Option<(Arc<str>, ContentHash)>,
+    /// Whether and how the session is journaled.
+    pub(crate) journaling: Journaling,
     /// When the start was requested and, if scheduled, for when.
     pub(crate) created: Timestamp,
     pub(crate) scheduled: Option<Timestamp>,
+    /// Events sent to a scheduled session while it waited, taken right
+    /// after its initial macrostep.
+    pub(crate) waiting: Vec<Event>,
+}
+
+/// Whether and how a new top-level session is journaled.
+pub(crate) enum Journaling {
+    /// Not journaled (no journal, `_persist="false"`, an unreadable source).
+    Off,
+    /// A new journal: the start record, with this source, is written when
+    /// the session starts.
+    New { text: Arc<str>, hash: ContentHash },
+    /// A scheduled start whose start record (and waiting events) were
+    /// journaled when it was accepted: the session appends `Began`.
+    Accepted {
+        document: JournaledDocument,
+        seed: u64,
+        next_seq: u64,
+    },
 }
 
 /// State the worker and its factory share (same thread).
@@ -66,27 +92,14 @@ pub(crate) struct Shared {
     pub(crate) next_start: Option<StartInfo>,
     /// Set right before a recovered session is created again.
     pub(crate) next_replay: Option<Recovered>,
-    /// Traces collected while replaying, when asked for.
-    pub(crate) trace: Option<Vec<TraceStep>>,
-}
-
-/// One replayed input and what the session did with it (for
-/// `GET /sessions/{id}/trace` and `orca replay`).
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct TraceStep {
-    /// Position in the journal.
-    pub seq: u64,
-    /// `start`, `event`, `timer`, `terminate`.
-    pub input: &'static str,
-    /// The event name, for events.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub event: Option<String>,
-    /// Host time of the input (ms since the Unix epoch).
-    pub at: u64,
-    /// Active atomic states after the macrostep.
-    pub states: Vec<String>,
-    /// The actions the macrostep made (dropped by replay), in words.
-    pub actions: Vec<String>,
+    /// Live journaled children found at recovery, by session id: their
+    /// parents' replays invoke them again.
+    pub(crate) recovered_children: HashMap<String, Recovered>,
+    /// The journaled sessions alive on this worker, by id, with where
+    /// their document is (their children's start records name it).
+    pub(crate) journaled: HashMap<String, JournaledDocument>,
+    /// Journaled documents, parsed once per hash.
+    pub(crate) documents: Documents,
 }
 
 pub(crate) type SharedRef = Rc<RefCell<Shared>>;
@@ -100,6 +113,12 @@ pub(crate) struct PersistFactory {
 impl PersistFactory {
     pub(crate) fn new(inner: EcmaFactory, shared: SharedRef) -> Self {
         PersistFactory { inner, shared }
+    }
+
+    /// The `Math.random()` seed of the next session (for a scheduled start
+    /// journaled before its session exists).
+    pub(crate) fn next_seed(&mut self) -> u64 {
+        self.inner.next_seed()
     }
 }
 
@@ -124,9 +143,20 @@ impl SessionLog {
     }
 }
 
+/// What a session's `start` writes before its initial macrostep.
+enum Opening {
+    /// Nothing (not journaled, or replayed).
+    Nothing,
+    /// Its start record, with the time of the initial macrostep.
+    Start(Box<Start>, Arc<str>),
+    /// `Began`: its start record was written when it was scheduled.
+    Began,
+}
+
 /// An interpreter whose inputs are journaled first.
 pub(crate) struct PersistSession {
     inner: EcmaSession,
+    id: String,
     log: Option<SessionLog>,
     /// Replayed from the journal: the runner's `start` must not start it again.
     replayed: bool,
@@ -134,12 +164,33 @@ pub(crate) struct PersistSession {
     reinvoke: VecDeque<Action>,
     /// ORS requests the replay found under way, completed at `start`.
     interrupted: InFlight,
-    /// The start record, written by `start` with the time the initial
-    /// macrostep really gets (the runner reads its clock after creating).
-    pending_start: Option<(Start, Arc<str>)>,
+    opening: Opening,
+    /// Events sent while it waited for its scheduled start, taken in its
+    /// start input right after the initial macrostep.
+    waiting: Vec<Event>,
 }
 
 impl PersistSession {
+    /// A session that journals nothing, for replays: `waiting` are the
+    /// events it gets right after its initial macrostep.
+    pub(crate) fn unjournaled(inner: EcmaSession, id: String, waiting: Vec<Event>) -> Self {
+        PersistSession {
+            inner,
+            id,
+            log: None,
+            replayed: false,
+            reinvoke: VecDeque::new(),
+            interrupted: InFlight::default(),
+            opening: Opening::Nothing,
+            waiting,
+        }
+    }
+
+    /// The interpreter, for the factory that made it to take back.
+    pub(crate) fn into_inner(self) -> EcmaSession {
+        self.inner
+    }
+
     /// After an input: an ended session gets its `Ended` record.
     fn after_input(&mut self, now: Timestamp) {
         if self.inner.is_running() {
@@ -182,60 +233,144 @@ impl SessionFactory for PersistFactory {
             )
         };
         if let Some(recovered) = replay {
-            return self.replay(document, options, recovered, journal);
+            let journaled = self.journaled_document(journal.as_ref(), &recovered.start, &document);
+            return self.recover(document, options, recovered, journal, journaled);
         }
-        let seed = self.inner.next_seed();
-        let params = options.params.clone();
         let id = options.session_id.clone();
-        let mut pending_start = None;
-        let log = match (journal, start) {
-            (
-                Some(journal),
-                Some(StartInfo {
-                    src,
-                    source: Some((text, hash)),
-                    created,
-                    scheduled,
-                }),
-            ) => {
+        let Some(info) = start else {
+            // No start information from the worker: not journaled.
+            let inner = self.inner.create(document, options)?;
+            return Ok(PersistSession::unjournaled(inner, id, Vec::new()));
+        };
+        let params = options.params.clone();
+        let (seed, opening, next_seq, journaled) = match (journal.is_some(), info.journaling) {
+            (true, Journaling::New { text, hash }) => {
+                let reference = DocumentRef {
+                    url: Some(info.src),
+                    hash,
+                };
+                let seed = self.inner.next_seed();
                 let start = Start {
-                    document: DocumentRef {
-                        url: Some(src),
-                        hash,
-                    },
+                    document: reference.clone(),
                     params: params
                         .iter()
                         .map(|(k, v)| (k.clone(), Value::from(v)))
                         .collect(),
                     seed,
-                    at: created,
-                    scheduled,
+                    at: info.created,
+                    scheduled: info.scheduled,
                     parent: None,
                     host: Value::Undefined,
                 };
-                pending_start = Some((start, text));
-                Some(SessionLog {
-                    journal,
-                    id,
-                    next_seq: 1,
-                    ended: false,
-                })
+                let journaled = JournaledDocument {
+                    reference,
+                    text: Arc::clone(&text),
+                    inline: Vec::new(),
+                    name: None,
+                    document: Arc::clone(&document),
+                };
+                let opening = Opening::Start(Box::new(start), text);
+                (seed, opening, 1, Some(journaled))
             }
-            _ => None,
+            (
+                true,
+                Journaling::Accepted {
+                    document: journaled,
+                    seed,
+                    next_seq,
+                },
+            ) => (seed, Opening::Began, next_seq, Some(journaled)),
+            _ => (self.inner.next_seed(), Opening::Nothing, 0, None),
         };
         options.params = params;
         let inner = self.inner.create_seeded(document, options, seed)?;
-        Ok(PersistSession {
-            inner,
-            log,
-            replayed: false,
-            reinvoke: VecDeque::new(),
-            interrupted: InFlight::default(),
-            pending_start,
-        })
+        let mut session = PersistSession::unjournaled(inner, id, info.waiting);
+        if let (Some(journal), Some(journaled)) = (journal, journaled) {
+            session.opening = opening;
+            session.log = Some(SessionLog {
+                journal,
+                id: session.id.clone(),
+                next_seq,
+                ended: false,
+            });
+            self.shared
+                .borrow_mut()
+                .journaled
+                .insert(session.id.clone(), journaled);
+        }
+        Ok(session)
+    }
+
+    fn create_child(
+        &mut self,
+        document: Arc<Document>,
+        options: SessionOptions,
+        origin: &ChildOrigin<'_>,
+    ) -> Result<PersistSession, DataModelError> {
+        let (journal, recovered, parent) = {
+            let mut shared = self.shared.borrow_mut();
+            (
+                shared.journal.clone(),
+                shared.recovered_children.remove(&options.session_id),
+                shared.journaled.get(origin.parent).cloned(),
+            )
+        };
+        if let Some(recovered) = recovered {
+            let journaled = self.journaled_document(journal.as_ref(), &recovered.start, &document);
+            // Its journaled document, so that a changed `src` cannot swap
+            // the document under its records.
+            let document = journaled
+                .as_ref()
+                .map_or(document, |j| Arc::clone(&j.document));
+            return self.recover(document, options, recovered, journal, journaled);
+        }
+        let id = options.session_id.clone();
+        let child = match (&journal, &parent) {
+            (Some(_), Some(parent)) => parent
+                .child(&document, &origin.source)
+                .filter(|child| persists(&child.text)),
+            _ => None,
+        };
+        let seed = self.inner.next_seed();
+        let start = child.as_ref().map(|child| Start {
+            document: child.reference.clone(),
+            params: options
+                .params
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(v)))
+                .collect(),
+            seed,
+            // Set by `start` to the time of the initial macrostep.
+            at: Timestamp::default(),
+            scheduled: None,
+            parent: Some(Parent {
+                session: origin.parent.to_owned(),
+                invokeid: origin.invokeid.to_owned(),
+            }),
+            host: child.host.clone(),
+        });
+        let inner = self.inner.create_seeded(document, options, seed)?;
+        let mut session = PersistSession::unjournaled(inner, id, Vec::new());
+        if let (Some(journal), Some(child), Some(start)) = (journal, child, start) {
+            session.opening = Opening::Start(Box::new(start), child.text);
+            session.log = Some(SessionLog {
+                journal,
+                id: session.id.clone(),
+                next_seq: 1,
+                ended: false,
+            });
+            self.shared
+                .borrow_mut()
+                .journaled
+                .insert(session.id.clone(), child.journaled);
+        }
+        Ok(session)
     }
 
     fn release(&mut self, machine: PersistSession) {
+        if machine.log.is_some() {
+            self.shared.borrow_mut().journaled.remove(&machine.id);
+        }
         self.inner.release(machine.inner);
     }
 
@@ -245,17 +380,36 @@ impl SessionFactory for PersistFactory {
 }
 
 impl PersistFactory {
+    /// Where a recovered session's document is in the journal; `None` (its
+    /// children are then not journaled) if the journal cannot say.
+    fn journaled_document(
+        &mut self,
+        journal: Option<&Journal>,
+        start: &Start,
+        document: &Arc<Document>,
+    ) -> Option<JournaledDocument> {
+        let journal = journal?;
+        match self.shared.borrow_mut().documents.of_start(journal, start) {
+            Ok(journaled) => Some(journaled),
+            Err(e) => {
+                tracing::warn!(document = %document.source_name, "journaled document not found: {e}");
+                None
+            }
+        }
+    }
+
     /// Re-creates a journaled session and runs its records through it.
-    fn replay(
+    fn recover(
         &mut self,
         document: Arc<Document>,
         mut options: SessionOptions,
         recovered: Recovered,
         journal: Option<Journal>,
+        journaled: Option<JournaledDocument>,
     ) -> Result<PersistSession, DataModelError> {
         let next_seq = recovered.next_seq();
         let Recovered {
-            session,
+            session: id,
             start,
             records,
             ..
@@ -265,141 +419,29 @@ impl PersistFactory {
             .iter()
             .map(|(k, v)| (k.clone(), Data::from(v.clone())))
             .collect();
-        let mut inner = self.inner.create_seeded(document, options, start.seed)?;
-        let mut trace = self.shared.borrow_mut().trace.take();
-        let mut invokes: Vec<Action> = Vec::new();
-        let mut inflight = InFlight::default();
-        inner.start(start.at);
-        drain(
-            &mut inner,
-            &mut invokes,
-            &mut inflight,
-            trace.as_mut(),
-            0,
-            "start",
-            None,
-            start.at,
-        );
-        let mut ended = false;
-        let mut last_at = start.at;
-        for record in records {
-            let at = record.entry.at();
-            last_at = at;
-            let (input, name) = match record.entry {
-                Entry::Started(_) | Entry::Fetched { .. } => continue,
-                Entry::Ended { .. } => {
-                    ended = true;
-                    break;
-                }
-                Entry::Event { event, at } => {
-                    let event: Event = event.into();
-                    let name = event.name.clone();
-                    inflight.note_event(&event);
-                    // A child's done.invoke ends its invoke.
-                    if let Some(invokeid) = event.invokeid.as_deref() {
-                        if name.starts_with("done.invoke") {
-                            invokes.retain(
-                                |a| !matches!(a, Action::Invoke(r) if r.invokeid == invokeid),
-                            );
-                        }
-                    }
-                    inner.handle_event(at, event);
-                    ("event", Some(name))
-                }
-                Entry::Timer { at } => {
-                    inner.handle_timeout(at);
-                    ("timer", None)
-                }
-                Entry::Terminated { at } => {
-                    inner.terminate(at);
-                    ("terminate", None)
-                }
-            };
-            drain(
-                &mut inner,
-                &mut invokes,
-                &mut inflight,
-                trace.as_mut(),
-                record.seq,
-                input,
-                name,
-                at,
-            );
-        }
-        self.shared.borrow_mut().trace = trace;
-        let log = journal.map(|journal| SessionLog {
+        let inputs = Inputs::of(&start, records);
+        let inner = self.inner.create_seeded(document, options, start.seed)?;
+        let mut session = PersistSession::unjournaled(inner, id, inputs.waiting);
+        let (invokes, interrupted) = super::replay::run(&mut session, inputs.steps);
+        session.replayed = true;
+        session.reinvoke = invokes.into();
+        session.interrupted = interrupted;
+        session.log = journal.map(|journal| SessionLog {
             journal,
-            id: session,
+            id: session.id.clone(),
             next_seq,
-            ended,
+            ended: inputs.ended,
         });
-        let mut session = PersistSession {
-            inner,
-            log,
-            replayed: true,
-            reinvoke: invokes.into(),
-            interrupted: inflight,
-            pending_start: None,
-        };
+        if let (Some(_), Some(journaled)) = (&session.log, journaled) {
+            self.shared
+                .borrow_mut()
+                .journaled
+                .insert(session.id.clone(), journaled);
+        }
         // Ended before the crash but its end record was lost: write it now,
         // so that the session is not recovered again.
-        session.after_input(last_at);
+        session.after_input(inputs.last_at);
         Ok(session)
-    }
-}
-
-/// Drops the actions of a replayed macrostep, keeping track of the
-/// `<invoke>`s still active and noting the step in the trace.
-// What replay tracks (invokes, ORS requests) and what a trace step records,
-// each passed on its own: grouping them would only move the fields.
-#[allow(clippy::too_many_arguments)]
-fn drain(
-    inner: &mut EcmaSession,
-    invokes: &mut Vec<Action>,
-    inflight: &mut InFlight,
-    trace: Option<&mut Vec<TraceStep>>,
-    seq: u64,
-    input: &'static str,
-    event: Option<String>,
-    at: Timestamp,
-) {
-    let mut actions = Vec::new();
-    while let Some(action) = inner.poll_action() {
-        if trace.is_some() {
-            actions.push(describe(&action));
-        }
-        inflight.note_action(&action);
-        match action {
-            Action::Invoke(request) => invokes.push(Action::Invoke(request)),
-            Action::CancelInvoke { invokeid, .. } => {
-                invokes.retain(|a| !matches!(a, Action::Invoke(r) if r.invokeid == invokeid));
-            }
-            _ => {}
-        }
-    }
-    if let Some(trace) = trace {
-        trace.push(TraceStep {
-            seq,
-            input,
-            event,
-            at: at.as_millis(),
-            states: inner
-                .configuration()
-                .into_iter()
-                .map(str::to_owned)
-                .collect(),
-            actions,
-        });
-    }
-}
-
-/// An action in a few words, for traces.
-fn describe(action: &Action) -> String {
-    let text = format!("{action:?}");
-    // Debug output of data can be long; a trace line stays readable.
-    match text.char_indices().nth(200) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text,
     }
 }
 
@@ -407,26 +449,35 @@ impl Machine for PersistSession {
     fn start(&mut self, now: Timestamp) {
         if self.replayed {
             // The runner starts a recovered session here: what was under
-            // way at the crash completes first (see `super::inflight`).
+            // way when the server stopped completes first (see
+            // `super::inflight`), journaled like any input.
             if self.inner.is_running() && !self.interrupted.is_empty() {
                 let inflight = std::mem::take(&mut self.interrupted);
                 let journal = self.log.as_ref().map(|l| l.journal.clone());
-                let id = self.log.as_ref().map(|l| l.id.clone()).unwrap_or_default();
                 for event in inflight.into_events(journal.as_ref()) {
-                    tracing::info!(session = %id, event = %event.name, "completing a request interrupted by the restart");
+                    tracing::info!(session = %self.id, event = %event.name, "completing a request interrupted by the restart");
                     self.handle_event(now, event);
                 }
             }
             return;
         }
-        if let (Some((mut start, text)), Some(log)) = (self.pending_start.take(), self.log.as_ref())
-        {
-            start.at = now;
-            if let Err(e) = log.journal.start(&log.id, start, text).wait() {
-                tracing::error!(session = %log.id, "journal start failed: {e}");
+        if let Some(log) = self.log.as_mut() {
+            match std::mem::replace(&mut self.opening, Opening::Nothing) {
+                Opening::Start(mut start, text) => {
+                    start.at = now;
+                    if let Err(e) = log.journal.start(&log.id, *start, text).wait() {
+                        tracing::error!(session = %log.id, "journal start failed: {e}");
+                    }
+                }
+                Opening::Began => log.write(Entry::Began { at: now }),
+                Opening::Nothing => {}
             }
         }
         self.inner.start(now);
+        // Journaled when they were accepted, before `Began`.
+        for event in std::mem::take(&mut self.waiting) {
+            self.inner.handle_event(now, event);
+        }
         self.after_input(now);
     }
 
@@ -486,6 +537,10 @@ impl Machine for PersistSession {
     fn data(&mut self) -> Data {
         self.inner.data()
     }
+
+    fn set_observer(&mut self, observer: Box<dyn Observer>) {
+        self.inner.set_observer(observer);
+    }
 }
 
 /// The source text and hash of documents, read once per parsed document
@@ -540,38 +595,6 @@ pub(crate) fn persists(text: &str) -> bool {
         .trim_start_matches('=')
         .trim_start();
     !(value.starts_with("\"false\"") || value.starts_with("'false'"))
-}
-
-/// Parses journaled documents once per content hash.
-#[derive(Default)]
-pub(crate) struct Documents {
-    by_hash: HashMap<ContentHash, Arc<Document>>,
-}
-
-impl Documents {
-    pub(crate) fn get(
-        &mut self,
-        journal: &Journal,
-        document: &DocumentRef,
-    ) -> Result<Arc<Document>, String> {
-        if let Some(found) = self.by_hash.get(&document.hash) {
-            return Ok(Arc::clone(found));
-        }
-        let text = journal
-            .document(&document.hash)
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("document {} is not in the journal", document.hash.to_hex()))?;
-        let name = document.url.clone().unwrap_or_else(|| "inline".to_owned());
-        let name = name
-            .strip_prefix("file://")
-            .map(str::to_owned)
-            .unwrap_or(name);
-        let parsed = scxml::document::parse(&text, &name, &scxml::document::FileLoader)
-            .map_err(|e| e.to_string())?;
-        let parsed = Arc::new(parsed);
-        self.by_hash.insert(document.hash, Arc::clone(&parsed));
-        Ok(parsed)
-    }
 }
 
 #[cfg(test)]

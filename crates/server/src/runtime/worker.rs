@@ -13,11 +13,16 @@
 //! another worker ([`Peers`]: the id names the worker), Basic HTTP sends,
 //! the ORS session actions — goes through the runner's gateway
 //! ([`super::actions`]); ORS `<session:start>` comes back to the worker,
-//! which starts the new top-level session (`starts`).
+//! which starts the new top-level session ([`starts`]).
 //!
 //! With a journal, each session's inputs are journaled by its machine (see
 //! [`super::persist`]) and the worker re-creates the live sessions of its
-//! index from the journal before serving.
+//! index from the journal before serving ([`recover`]); starts scheduled
+//! for later are journaled when accepted ([`schedule`]).
+
+mod recover;
+mod schedule;
+mod starts;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -31,18 +36,18 @@ use std::rc::Rc;
 use std::sync::mpsc::SyncSender;
 
 use journal::{Journal, Recovered};
-use runner::{ClockMode, Inbox, LogEntry, ReservedId, Runner, RunnerOptions, SessionKey};
+use runner::trace::TraceRecord;
+use runner::{ClockMode, Inbox, LogEntry, Runner, RunnerOptions, SessionKey};
 use scxml::datamodel::ecmascript::EcmaScriptOptions;
-use scxml::{Data, Document, Event, Outcome, Timestamp};
+use scxml::{Document, Event, Outcome, Timestamp};
 use tokio::sync::oneshot;
 
 use super::actions::{ecma_factory, ActionGateway, Services, StartQueue};
-use super::persist::{Documents, PersistFactory, Shared, SharedRef, Sources, StartInfo, TraceStep};
+use super::persist::{Journaling, PersistFactory, Shared, SharedRef, Sources, StartInfo};
+use schedule::Scheduled;
 
 use super::{Filter, Mailboxes, SessionError, SessionInfo, Snapshot, StartRequest, Status};
 use crate::metrics::Metrics;
-
-mod starts;
 
 /// Ended sessions a worker remembers (for `GET /sessions` and to answer 410
 /// rather than 404); older ones are forgotten.
@@ -83,7 +88,7 @@ pub(crate) enum Command {
     /// Replay a session from the journal and answer its trace.
     Trace {
         id: String,
-        reply: Reply<Vec<TraceStep>>,
+        reply: Reply<Vec<TraceRecord>>,
     },
     /// Events for the runner arrived in its inbox.
     Wake,
@@ -185,7 +190,6 @@ pub(crate) fn run(mut setup: WorkerSetup) {
         runner,
         shared,
         sources: Sources::default(),
-        documents: Documents::default(),
         setup,
         sessions: HashMap::new(),
         by_key: HashMap::new(),
@@ -202,7 +206,6 @@ struct Worker {
     runner: PersistRunner,
     shared: SharedRef,
     sources: Sources,
-    documents: Documents,
     setup: WorkerSetup,
     /// Top-level sessions of this worker by id: running, scheduled, and the
     /// last [`REMEMBERED_ENDED`] ended ones.
@@ -228,17 +231,6 @@ struct Entry {
     outcome: Option<String>,
     /// The states it ended in.
     final_states: Vec<String>,
-}
-
-/// A start waiting for its `idealtime`.
-struct Scheduled {
-    id: ReservedId,
-    document: Arc<Document>,
-    src: String,
-    at: Timestamp,
-    params: Vec<(String, Data)>,
-    /// Events sent to it before it started, delivered after its start.
-    events: Vec<Event>,
 }
 
 impl Worker {
@@ -350,103 +342,31 @@ impl Worker {
 
     /// Tells the factory what to journal for the top-level session the next
     /// spawn creates.
-    fn prepare_start(
-        &mut self,
-        document: &Arc<Document>,
-        src: String,
-        created: Timestamp,
-        scheduled: Option<Timestamp>,
-    ) {
-        let source = match self.setup.journal {
-            Some(_) => self.sources.of(document),
-            None => None,
+    fn prepare_start(&mut self, document: &Arc<Document>, src: String, created: Timestamp) {
+        let journaling = match self.setup.journal {
+            Some(_) => match self.sources.of(document) {
+                Some((text, hash)) => Journaling::New { text, hash },
+                None => Journaling::Off,
+            },
+            None => Journaling::Off,
         };
         self.shared.borrow_mut().next_start = Some(StartInfo {
             src,
-            source,
+            journaling,
             created,
-            scheduled,
+            scheduled: None,
+            waiting: Vec::new(),
         });
     }
 
-    /// Re-creates the live sessions of this worker from the journal: each
-    /// replayed under its old id, then its timers armed on the real clock
-    /// (those that fell due while the server was down fire at once).
-    fn recover(&mut self, recovered: Vec<Recovered>) {
-        let Some(journal) = self.setup.journal.clone() else {
-            return;
-        };
-        let started = Instant::now();
-        let count = recovered.len();
-        let mut failed = 0usize;
-        for session in recovered {
-            let id = session.session.clone();
-            match self.recover_one(&journal, session) {
-                Ok(()) => {}
-                Err(e) => {
-                    failed += 1;
-                    tracing::error!(session = %id, "cannot recover: {e}");
-                }
-            }
-        }
-        self.settle();
-        if count > 0 {
-            tracing::info!(
-                sessions = count - failed,
-                failed,
-                elapsed_ms = started.elapsed().as_millis() as u64,
-                "sessions recovered from the journal"
-            );
-        }
-    }
-
-    fn recover_one(&mut self, journal: &Journal, session: Recovered) -> Result<(), String> {
-        let id = session.session.clone();
-        // Sessions started by `<session:start>` have the id it chose.
-        let reserved = match self.runner.parse_session_number(&id) {
-            Some(number) => Some(
-                self.runner
-                    .reserve_session_number(number)
-                    .ok_or_else(|| format!("{id} is already running"))?,
-            ),
-            None if self.setup.peers.worker_of(&id) == Some(self.setup.index) => None,
-            None => return Err(format!("{id} is not an id of worker {}", self.setup.index)),
-        };
-        let document = self.documents.get(journal, &session.start.document)?;
-        let src = session.start.document.url.clone().unwrap_or_default();
-        let created = session.start.at;
-        self.shared.borrow_mut().next_replay = Some(session);
-        let key = match reserved {
-            Some(reserved) => self.runner.spawn_reserved(reserved, document, Vec::new()),
-            None => self.runner.spawn_named(id.clone(), document, Vec::new()),
-        }
-        .map_err(|e| e.to_string())?;
-        self.sessions.insert(
-            id.clone(),
-            Entry {
-                key: Some(key),
-                src,
-                status: Status::Running,
-                created,
-                started: Some(created),
-                ended: None,
-                outcome: None,
-                final_states: Vec::new(),
-            },
-        );
-        self.by_key.insert(key, id);
-        self.setup.sessions.fetch_add(1, Ordering::SeqCst);
-        self.setup.metrics.sessions_active.inc();
-        Ok(())
-    }
-
-    /// Replays a session's journal in a runner of its own (nothing is
-    /// performed) and answers the trace of its macrosteps.
-    fn trace(&mut self, id: &str) -> Result<Vec<TraceStep>, SessionError> {
+    /// Replays a session's journal in an interpreter of its own (nothing
+    /// is performed) and answers its trace.
+    fn trace(&mut self, id: &str) -> Result<Vec<TraceRecord>, SessionError> {
         let Some(journal) = self.setup.journal.clone() else {
             return Err(SessionError::NotFound(id.to_owned()));
         };
-        replay_trace(&journal, id, &mut self.documents)
+        let documents = &mut self.shared.borrow_mut().documents;
+        super::replay::replay_trace(&journal, id, documents)
     }
 
     fn start(&mut self, request: StartRequest) -> Result<String, SessionError> {
@@ -468,30 +388,10 @@ impl Worker {
             final_states: Vec::new(),
         };
         if let Some(at) = at.filter(|at| *at > now) {
-            let id = self.runner.reserve_session_id();
-            let name = id.as_str().to_owned();
-            self.sessions.insert(name.clone(), entry);
-            self.scheduled.insert(
-                (at, name.clone()),
-                Scheduled {
-                    id,
-                    document,
-                    src: self
-                        .sessions
-                        .get(&name)
-                        .map(|e| e.src.clone())
-                        .unwrap_or_default(),
-                    at,
-                    params,
-                    events: Vec::new(),
-                },
-            );
-            self.setup.metrics.sessions_active.inc();
-            tracing::info!(session = %name, at = at.as_millis(), "session scheduled");
-            return Ok(name);
+            return Ok(self.schedule(entry, document, params, at));
         }
         let src = entry.src.clone();
-        self.prepare_start(&document, src, now, None);
+        self.prepare_start(&document, src, now);
         let key = self
             .runner
             .spawn(document, params)
@@ -509,48 +409,12 @@ impl Worker {
         Ok(id)
     }
 
-    fn start_scheduled(&mut self, scheduled: Scheduled) {
-        let Scheduled {
-            id,
-            document,
-            src,
-            at,
-            params,
-            events,
-        } = scheduled;
-        let name = id.as_str().to_owned();
-        let now = self.runner.now();
-        self.prepare_start(&document, src, now, Some(at));
-        match self.runner.spawn_reserved(id, document, params) {
-            Ok(key) => {
-                if let Some(entry) = self.sessions.get_mut(&name) {
-                    entry.key = Some(key);
-                    entry.status = Status::Running;
-                    entry.started = Some(now);
-                }
-                self.by_key.insert(key, name.clone());
-                self.setup.metrics.sessions_started.inc();
-                tracing::info!(session = %name, "scheduled session started");
-                for event in events {
-                    self.runner.enqueue(key, event);
-                }
-                self.settle();
-            }
-            Err(e) => {
-                tracing::warn!(session = %name, "scheduled session failed to start: {e}");
-                self.end(&name, Some(format!("failed to start: {e}")), Vec::new());
-            }
-        }
-    }
-
     fn event(&mut self, id: &str, event: Event) -> Result<(), SessionError> {
         let key = match self.running(id)? {
             Some(key) => key,
             None => {
                 // Scheduled: the event waits for the start.
-                if let Some(scheduled) = self.scheduled.values_mut().find(|s| s.id.as_str() == id) {
-                    scheduled.events.push(event);
-                }
+                self.wait_for_start(id, event);
                 self.setup.metrics.events_in.inc();
                 return Ok(());
             }
@@ -589,14 +453,7 @@ impl Worker {
                 self.runner.terminate(key);
                 self.settle();
             }
-            None => {
-                self.scheduled.retain(|(_, name), _| name != id);
-                self.end(
-                    id,
-                    Some("terminated before its start".to_owned()),
-                    Vec::new(),
-                );
-            }
+            None => self.cancel_scheduled(id),
         }
         tracing::info!(session = %id, "session terminated");
         Ok(())
@@ -717,50 +574,4 @@ fn describe(outcome: Option<&Outcome>) -> String {
         Some(Outcome::Stopped { reason }) => format!("stopped: {reason}"),
         None => "ended".to_owned(),
     }
-}
-
-/// Replays one session's whole journal through a fresh interpreter and
-/// answers its trace: the session is not touched, nothing is performed.
-pub(crate) fn replay_trace(
-    journal: &Journal,
-    id: &str,
-    documents: &mut Documents,
-) -> Result<Vec<TraceStep>, SessionError> {
-    let not_found = || SessionError::NotFound(id.to_owned());
-    let records = journal
-        .records(id, 0)
-        .map_err(|e| SessionError::StartFailed(e.to_string()))?;
-    let mut records = records.into_iter();
-    let Some(first) = records.next() else {
-        return Err(not_found());
-    };
-    let journal::Entry::Started(start) = first.entry else {
-        return Err(not_found());
-    };
-    let document = documents
-        .get(journal, &start.document)
-        .map_err(SessionError::StartFailed)?;
-    let recovered = Recovered {
-        session: id.to_owned(),
-        start,
-        snapshot: None,
-        records: records.collect(),
-    };
-    let shared: SharedRef = Rc::new(RefCell::new(Shared {
-        next_replay: Some(recovered),
-        trace: Some(Vec::new()),
-        ..Shared::default()
-    }));
-    let mut factory = PersistFactory::new(
-        ecma_factory(EcmaScriptOptions::default(), &ors::OrsConfig::default()),
-        Rc::clone(&shared),
-    );
-    // The session ran with the ORS handlers: its replay needs them.
-    let mut options = scxml::SessionOptions::new(id);
-    options.custom = Some(ors::handlers());
-    let machine = runner::SessionFactory::create(&mut factory, document, options)
-        .map_err(|e| SessionError::StartFailed(e.to_string()))?;
-    runner::SessionFactory::release(&mut factory, machine);
-    let trace = shared.borrow_mut().trace.take().unwrap_or_default();
-    Ok(trace)
 }

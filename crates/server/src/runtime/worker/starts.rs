@@ -51,7 +51,7 @@ impl Worker {
         }
         let now = self.runner.now();
         let src = document.source_name.clone();
-        self.prepare_start(&document, src.clone(), now, None);
+        self.prepare_start(&document, src.clone(), now);
         let key = match self
             .runner
             .spawn_named(session_id.clone(), document, params)
