@@ -26,5 +26,5 @@ mod sender;
 
 pub use codec::{decode, encode, DecodeError, EncodeError, Post};
 pub use processor::{serve, HttpGateway, Processor, StartError};
-pub use receiver::{router, Deliver, Unknown};
+pub use receiver::{access_uri, router, Deliver, Unknown, PATH};
 pub use sender::{SendError, Sender, DEFAULT_TIMEOUT};

@@ -14,8 +14,8 @@ use tokio::net::TcpListener;
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
-use crate::codec::{encode, percent_encode, Post};
-use crate::receiver::{router, Deliver, Unknown, PATH};
+use crate::codec::{encode, Post};
+use crate::receiver::{access_uri, router, Deliver, Unknown};
 use crate::sender::{SendError, Sender, DEFAULT_TIMEOUT};
 
 /// Why the processor could not start.
@@ -86,11 +86,7 @@ impl Processor {
 
     /// The access URI of session `session_id`.
     pub fn location(&self, session_id: &str) -> String {
-        format!(
-            "http://{}{PATH}/{}",
-            self.address,
-            percent_encode(session_id)
-        )
+        access_uri(&format!("http://{}", self.address), session_id)
     }
 
     /// Makes a POST in the background; `done` gets its result, on the

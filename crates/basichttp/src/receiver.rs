@@ -23,6 +23,16 @@ use crate::codec::{decode, DecodeError};
 /// `{PATH}/{sessionid}`.
 pub const PATH: &str = "/basichttp";
 
+/// The access URI of session `session` on a receiver served at `base`
+/// (`http://host:port`, or a public URL the receiver is reached through).
+pub fn access_uri(base: &str, session: &str) -> String {
+    format!(
+        "{}{PATH}/{}",
+        base.trim_end_matches('/'),
+        crate::codec::percent_encode(session)
+    )
+}
+
 /// Where received events go.
 pub trait Deliver: Send + Sync + 'static {
     /// Queues `event` for the session `session`; [`Unknown`] if there is no

@@ -334,8 +334,8 @@ impl Driver {
     fn run_error(&self, error: RunError) -> Stop {
         match error {
             RunError::Deadline => Stop::Timeout,
-            RunError::Session(e) => {
-                eprintln!("orca: {e}");
+            error @ (RunError::Session(_) | RunError::IdTaken(_)) => {
+                eprintln!("orca: {error}");
                 Stop::Idle
             }
         }

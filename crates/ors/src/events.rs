@@ -5,9 +5,23 @@
 //! `session.fetch.done` / `error.session.fetch`,
 //! `session.terminate.done` / `error.session.terminate`. Error data carries
 //! `requestid`, `error` and `description`; for a fetch `error` is the
-//! `protocol.status` form (`http.404`), or `http.0` when no response came.
+//! `protocol.status` form (`http.404`), or `http.0` when no response came,
+//! or one of the codes below for what the host refused or lost.
 
 use scxml::{Data, Event};
+
+/// `error` of `error.session.fetch` when the URL's host is not on the
+/// host's allowlist (nothing was sent).
+pub const FETCH_NOT_ALLOWED: &str = "host.notallowed";
+
+/// `error` of `error.session.fetch` when the response body is larger than
+/// the host allows (the body is dropped).
+pub const FETCH_TOO_LARGE: &str = "response.toolarge";
+
+/// `error` of a request's error event when the host stopped while the
+/// request was under way and cannot tell how it ended (a fetch is not sent
+/// again: a POST may not be safe to repeat).
+pub const INTERRUPTED: &str = "request.interrupted";
 
 fn object(fields: Vec<(&str, Data)>) -> Data {
     Data::Object(fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())
@@ -24,14 +38,19 @@ pub fn start_done(requestid: &str, session_id: &str) -> Event {
     )
 }
 
-/// `error.session.start`.
+/// `error.session.start` (`error` = `start`).
 pub fn start_error(requestid: &str, session_id: &str, description: &str) -> Event {
+    start_failed(requestid, session_id, "start", description)
+}
+
+/// `error.session.start` with another `error` code.
+pub fn start_failed(requestid: &str, session_id: &str, error: &str, description: &str) -> Event {
     Event::external(
         "error.session.start",
         object(vec![
             ("requestid", requestid.into()),
             ("sessionid", session_id.into()),
-            ("error", "start".into()),
+            ("error", error.into()),
             ("description", description.into()),
         ]),
     )
@@ -64,11 +83,16 @@ pub fn fetch_done(
 
 /// `error.session.fetch`: `status` 0 when there was no HTTP response.
 pub fn fetch_error(requestid: &str, status: u16, description: &str) -> Event {
+    fetch_failed(requestid, &format!("http.{status}"), description)
+}
+
+/// `error.session.fetch` with another `error` code (e.g. [`FETCH_NOT_ALLOWED`]).
+pub fn fetch_failed(requestid: &str, error: &str, description: &str) -> Event {
     Event::external(
         "error.session.fetch",
         object(vec![
             ("requestid", requestid.into()),
-            ("error", format!("http.{status}").into()),
+            ("error", error.into()),
             ("description", description.into()),
         ]),
     )
@@ -85,14 +109,24 @@ pub fn terminate_done(requestid: &str, session_id: &str) -> Event {
     )
 }
 
-/// `error.session.terminate`.
+/// `error.session.terminate` (`error` = `nosuchsession`).
 pub fn terminate_error(requestid: &str, session_id: &str, description: &str) -> Event {
+    terminate_failed(requestid, session_id, "nosuchsession", description)
+}
+
+/// `error.session.terminate` with another `error` code.
+pub fn terminate_failed(
+    requestid: &str,
+    session_id: &str,
+    error: &str,
+    description: &str,
+) -> Event {
     Event::external(
         "error.session.terminate",
         object(vec![
             ("requestid", requestid.into()),
             ("sessionid", session_id.into()),
-            ("error", "nosuchsession".into()),
+            ("error", error.into()),
             ("description", description.into()),
         ]),
     )

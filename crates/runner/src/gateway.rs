@@ -71,6 +71,26 @@ impl std::fmt::Debug for ExtensionHandoff {
     }
 }
 
+/// An ORS `<session:start>` the host carries out, handed to
+/// [`Gateway::extension`] by a runner told to
+/// [`delegate_ors_starts`](crate::Runner::delegate_ors_starts): the
+/// document is loaded (relative to the requester's) and the id chosen. The
+/// host starts it ([`Runner::spawn_named`](crate::Runner::spawn_named)) and
+/// reports `session.start.done` or `error.session.start` (`ors::events`)
+/// in [`Inbound::Completed`].
+#[derive(Debug)]
+pub struct SessionStart {
+    /// The request id, for the completion event.
+    pub requestid: String,
+    /// The id the new session must have (already in the requester's
+    /// `sessionid` location).
+    pub session_id: String,
+    /// The document to start.
+    pub document: std::sync::Arc<scxml::Document>,
+    /// `<param>` values, for the top-level `<data>` of the same ids.
+    pub params: Vec<(String, scxml::Data)>,
+}
+
 /// One send handed to the gateway.
 #[derive(Debug)]
 pub struct Handoff {

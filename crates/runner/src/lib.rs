@@ -74,7 +74,9 @@ use scxml::{Document, DocumentError};
 pub use clock::{wall_clock_now, ClockMode};
 pub use ecmascript::{EcmaFactory, EcmaSession, RUNTIME_GROUP_SIZE};
 pub use feed::{Feed, FeedEnd};
-pub use gateway::{Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Refusal, Ticket};
+pub use gateway::{
+    Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Refusal, SessionStart, Ticket,
+};
 pub use machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
 pub use runner::{
     LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,

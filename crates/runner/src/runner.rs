@@ -23,7 +23,9 @@ use scxml::{
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
-use crate::gateway::{Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, Ticket};
+use crate::gateway::{
+    Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, SessionStart, Ticket,
+};
 use crate::machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
 
@@ -120,6 +122,9 @@ pub enum RunError {
     /// A top-level session could not be created.
     #[error("cannot create a session: {0}")]
     Session(#[from] DataModelError),
+    /// [`Runner::spawn_named`]: a session has this id.
+    #[error("session id {0} is taken")]
+    IdTaken(String),
 }
 
 /// How [`Runner::run_to_end`] stopped.
@@ -170,6 +175,9 @@ pub struct Runner<F: SessionFactory> {
     /// Custom action handlers given to every new session (the ORS dialect
     /// under `orca run`); none by default, so W3C sessions pay nothing.
     custom: Option<CustomHandlers>,
+    /// ORS `<session:start>` goes to the gateway once its document is
+    /// loaded (see [`Runner::delegate_ors_starts`]).
+    delegate_starts: bool,
     /// The next session number: ids are a counter, unique for the runner's life.
     next_number: u64,
     /// Sessions with queued events, each once, served round-robin one event
@@ -273,6 +281,7 @@ impl<F: SessionFactory> Runner<F> {
             by_name: HashMap::new(),
             running_names: Rc::default(),
             custom: None,
+            delegate_starts: false,
             next_number: 1,
             ready: VecDeque::new(),
             timers: TimerTable::new(),
@@ -336,6 +345,19 @@ impl<F: SessionFactory> Runner<F> {
     /// handlers ([`SessionOptions::custom`]), e.g. `ors::handlers()`.
     pub fn set_custom_handlers(&mut self, handlers: CustomHandlers) {
         self.custom = Some(handlers);
+    }
+
+    /// From now on ORS `<session:start>` is not carried out here: once
+    /// its document is loaded (a failure is `error.session.start` at once)
+    /// it goes to the gateway's `extension` as a [`SessionStart`], pending,
+    /// for a host that keeps its own books of top-level sessions (which
+    /// journals them, lists them, routes to them). The host starts it with
+    /// [`Runner::spawn_named`] and completes the handoff with
+    /// `session.start.done` or `error.session.start`. It can do so only
+    /// between runs: with the virtual clock `run_until_idle` waits for
+    /// pending handoffs, so this is for hosts on the real clock.
+    pub fn delegate_ors_starts(&mut self) {
+        self.delegate_starts = true;
     }
 
     /// The session factory, for host settings it offers.
@@ -436,6 +458,22 @@ impl<F: SessionFactory> Runner<F> {
     /// The number in a session id of this runner (`<prefix><number>`).
     pub fn parse_session_number(&self, id: &str) -> Option<u64> {
         session_number(&self.options.session_id_prefix, id)
+    }
+
+    /// Like [`spawn`](Self::spawn), under an id of the host's choosing
+    /// rather than the counter's (the id an ORS `<session:start>` chose,
+    /// see [`SessionStart`]). Fails if a session that has not ended has it.
+    pub fn spawn_named(
+        &mut self,
+        name: String,
+        document: Arc<Document>,
+        params: Vec<(String, Data)>,
+    ) -> Result<SessionKey, RunError> {
+        if self.by_name.contains_key(&name) || self.session_by_id(&name).is_some() {
+            return Err(RunError::IdTaken(name));
+        }
+        let number = self.take_number();
+        Ok(self.create_session(number, Some(name), document, params, None)?)
     }
 
     /// Like [`spawn`](Self::spawn), under a reserved id.
@@ -1137,8 +1175,11 @@ impl<F: SessionFactory> Runner<F> {
 
     /// Carries out a dialect request. ORS `<session:start>` and
     /// `<session:terminate>` act on this runner's own sessions, so the
-    /// runner does them; anything else (`<session:fetch>`, `<ws:response>`,
-    /// other dialects) is I/O and goes to the gateway.
+    /// runner does them (a start goes to the gateway once loaded if the host
+    /// asked for it with [`Runner::delegate_ors_starts`], a terminate of a
+    /// session of another runner of the host goes to the gateway); anything
+    /// else (`<session:fetch>`, `<ws:response>`, other dialects) is I/O and
+    /// goes to the gateway.
     fn extension(&mut self, key: SessionKey, request: ExtensionRequest) {
         let request = match request.request.downcast::<ors::Request>() {
             Ok(request) => match *request {
@@ -1147,45 +1188,35 @@ impl<F: SessionFactory> Runner<F> {
                     session_id,
                     src,
                     params,
-                } => return self.ors_start(key, &requestid, session_id, src, params),
+                } => return self.ors_start(key, requestid, session_id, src, params),
                 ors::Request::Terminate {
                     requestid,
                     session_id,
-                } => return self.ors_terminate(key, &requestid, &session_id),
+                } => return self.ors_terminate(key, requestid, session_id),
                 other => Box::new(other) as Box<dyn std::any::Any + Send>,
             },
             Err(other) => other,
         };
+        self.hand_extension(key, request);
+    }
+
+    /// Gives a dialect request to the gateway; a refusal, or no gateway, is
+    /// the request's own error event (`error.execution` for requests
+    /// without one).
+    fn hand_extension(&mut self, key: SessionKey, request: Box<dyn std::any::Any + Send>) {
         let Some(session_id) = session(&self.slots, key).map(|s| s.id.clone()) else {
             return;
         };
-        let refused = |request: &(dyn std::any::Any + Send), message: String| {
-            // A fetch always completes with one of its own events.
-            match request.downcast_ref::<ors::Request>() {
-                Some(ors::Request::Fetch { requestid, .. }) => {
-                    ors::events::fetch_error(requestid, 0, &message)
-                }
-                _ => {
-                    let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
-                    Event::platform("error.execution", data)
-                }
-            }
-        };
         let Some(gateway) = self.gateway.as_mut() else {
-            let event = refused(
-                &*request,
-                "this host does not do I/O for dialects".to_owned(),
-            );
+            let message = "this host does not do I/O for dialects".to_owned();
+            let event = refused_request(&*request, "error.execution", message);
             self.enqueue(key, event);
             return;
         };
         let ticket = Ticket(self.next_ticket);
         self.next_ticket += 1;
         // Keep what a refusal needs: the request moves into the handoff.
-        let fetch_id = match request.downcast_ref::<ors::Request>() {
-            Some(ors::Request::Fetch { requestid, .. }) => Some(requestid.clone()),
-            _ => None,
-        };
+        let refused = RefusedRequest::of(&*request);
         let handoff = ExtensionHandoff {
             ticket,
             session_id,
@@ -1195,29 +1226,20 @@ impl<F: SessionFactory> Runner<F> {
             Ok(Delivery::Sent) => {}
             Ok(Delivery::Pending) => self.hold(key, ticket, None),
             Err(refusal) => {
-                let event = match fetch_id {
-                    Some(requestid) => {
-                        ors::events::fetch_error(&requestid, 0, &refusal.to_string())
-                    }
-                    None => {
-                        let data = Data::Object(vec![(
-                            "message".to_owned(),
-                            Data::String(refusal.to_string()),
-                        )]);
-                        Event::platform(refusal.event_name(), data)
-                    }
-                };
+                let event = refused.event(refusal.event_name(), refusal.to_string());
                 self.enqueue(key, event);
             }
         }
     }
 
     /// ORS `<session:start>`: a new top-level session of `src` (resolved
-    /// against the requester's document) under the id the request chose.
+    /// against the requester's document) under the id the request chose;
+    /// or, for a host that keeps its own books of top-level sessions, the
+    /// loaded document handed to the gateway as a [`SessionStart`].
     fn ors_start(
         &mut self,
         key: SessionKey,
-        requestid: &str,
+        requestid: String,
         session_id: String,
         src: String,
         params: Vec<(String, Data)>,
@@ -1227,39 +1249,66 @@ impl<F: SessionFactory> Runner<F> {
         else {
             return;
         };
-        let started = if self.session_by_id(&session_id).is_some() {
+        let document = if self.session_by_id(&session_id).is_some() {
             Err(format!("session id {session_id} is taken"))
         } else {
-            match self.child_document(&base, InvokeSource::Url(src)) {
-                Err((_, message)) => Err(message),
-                Ok((document, _)) => {
-                    let number = self.take_number();
-                    let name = Some(session_id.clone());
-                    self.create_session(number, name, document, params, None)
-                        .map(|_| ())
-                        .map_err(|e| format!("cannot start the session: {e}"))
-                }
+            self.child_document(&base, InvokeSource::Url(src))
+                .map(|(document, _)| document)
+                .map_err(|(_, message)| message)
+        };
+        let started = match document {
+            Err(message) => Err(message),
+            Ok(document) if self.delegate_starts => {
+                let start = SessionStart {
+                    requestid,
+                    session_id,
+                    document,
+                    params,
+                };
+                self.hand_extension(key, Box::new(start));
+                return;
+            }
+            Ok(document) => {
+                let number = self.take_number();
+                let name = Some(session_id.clone());
+                self.create_session(number, name, document, params, None)
+                    .map(|_| ())
+                    .map_err(|e| format!("cannot start the session: {e}"))
             }
         };
         let event = match started {
-            Ok(()) => ors::events::start_done(requestid, &session_id),
-            Err(message) => ors::events::start_error(requestid, &session_id, &message),
+            Ok(()) => ors::events::start_done(&requestid, &session_id),
+            Err(message) => ors::events::start_error(&requestid, &session_id, &message),
         };
         self.enqueue(key, event);
     }
 
     /// ORS `<session:terminate>`: ends the named session (App. D
     /// `exitInterpreter`, as [`Runner::terminate`]), a child as if cancelled.
-    fn ors_terminate(&mut self, key: SessionKey, requestid: &str, session_id: &str) {
-        let Some(target) = self.session_by_id(session_id) else {
+    /// A session of another runner of the host goes to the gateway.
+    fn ors_terminate(&mut self, key: SessionKey, requestid: String, session_id: String) {
+        let Some(target) = self.session_by_id(&session_id) else {
+            let elsewhere = self.gateway.is_some()
+                && self
+                    .remote
+                    .as_ref()
+                    .is_some_and(|remote| remote(&session_id));
+            if elsewhere {
+                let request = ors::Request::Terminate {
+                    requestid,
+                    session_id,
+                };
+                self.hand_extension(key, Box::new(request));
+                return;
+            }
             let message = format!("no session {session_id}");
-            let event = ors::events::terminate_error(requestid, session_id, &message);
+            let event = ors::events::terminate_error(&requestid, &session_id, &message);
             self.enqueue(key, event);
             return;
         };
         // The requester hears of it first: a session ending itself gets
         // nothing after its end, a session ending another gets the event.
-        self.enqueue(key, ors::events::terminate_done(requestid, session_id));
+        self.enqueue(key, ors::events::terminate_done(&requestid, &session_id));
         if target == key {
             // Ending the session that is being drained: its remaining
             // actions are carried out by the drain under way.
@@ -1568,6 +1617,87 @@ fn session_mut<M>(slots: &mut [Slot<M>], key: SessionKey) -> Option<&mut Session
 }
 
 /// The counter of a `_sessionid` made by a runner with this prefix.
+/// What a refused dialect request's error event needs, kept while the
+/// request itself moves into its handoff.
+enum RefusedRequest {
+    Fetch {
+        requestid: String,
+    },
+    Start {
+        requestid: String,
+        session_id: String,
+    },
+    Terminate {
+        requestid: String,
+        session_id: String,
+    },
+    Other,
+}
+
+impl RefusedRequest {
+    fn of(request: &(dyn std::any::Any + Send)) -> Self {
+        if let Some(start) = request.downcast_ref::<SessionStart>() {
+            return RefusedRequest::Start {
+                requestid: start.requestid.clone(),
+                session_id: start.session_id.clone(),
+            };
+        }
+        match request.downcast_ref::<ors::Request>() {
+            Some(ors::Request::Fetch { requestid, .. }) => RefusedRequest::Fetch {
+                requestid: requestid.clone(),
+            },
+            Some(ors::Request::Start {
+                requestid,
+                session_id,
+                ..
+            }) => RefusedRequest::Start {
+                requestid: requestid.clone(),
+                session_id: session_id.clone(),
+            },
+            Some(ors::Request::Terminate {
+                requestid,
+                session_id,
+            }) => RefusedRequest::Terminate {
+                requestid: requestid.clone(),
+                session_id: session_id.clone(),
+            },
+            _ => RefusedRequest::Other,
+        }
+    }
+
+    /// The error event: the request's own (ORS requests always complete
+    /// with one of theirs), else `name` (`error.execution` or
+    /// `error.communication`) with the message.
+    fn event(self, name: &'static str, message: String) -> Event {
+        match self {
+            RefusedRequest::Fetch { requestid } => {
+                ors::events::fetch_error(&requestid, 0, &message)
+            }
+            RefusedRequest::Start {
+                requestid,
+                session_id,
+            } => ors::events::start_error(&requestid, &session_id, &message),
+            RefusedRequest::Terminate {
+                requestid,
+                session_id,
+            } => ors::events::terminate_error(&requestid, &session_id, &message),
+            RefusedRequest::Other => {
+                let data = Data::Object(vec![("message".to_owned(), Data::String(message))]);
+                Event::platform(name, data)
+            }
+        }
+    }
+}
+
+/// The error event of a dialect request that could not be handed off.
+fn refused_request(
+    request: &(dyn std::any::Any + Send),
+    name: &'static str,
+    message: String,
+) -> Event {
+    RefusedRequest::of(request).event(name, message)
+}
+
 fn session_number(prefix: &str, id: &str) -> Option<u64> {
     id.strip_prefix(prefix)?.parse().ok()
 }
@@ -2189,6 +2319,123 @@ mod tests {
                 "2 external error.session.start",
                 "2 external error.session.fetch",
                 "2 platform error.execution",
+            ]
+        );
+    }
+
+    /// Loads one tiny document, named `kid`, for every `src`.
+    struct KidLoader;
+
+    impl Loader for KidLoader {
+        fn load(
+            &self,
+            _base: &str,
+            src: &str,
+        ) -> Result<(String, String), scxml::document::LoadError> {
+            let text =
+                r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" name="kid"/>"#;
+            Ok((format!("/charts/{src}"), text.to_owned()))
+        }
+    }
+
+    /// Takes delegated starts (pending) and refuses terminations.
+    struct Delegate {
+        starts: Rc<RefCell<Vec<(Ticket, SessionStart)>>>,
+    }
+
+    impl Gateway for Delegate {
+        fn send(&mut self, _handoff: Handoff) -> Result<Delivery, Refusal> {
+            Err(Refusal::Communication("no sends".to_owned()))
+        }
+
+        fn extension(&mut self, handoff: ExtensionHandoff) -> Result<Delivery, Refusal> {
+            match handoff.request.downcast::<SessionStart>() {
+                Ok(start) => {
+                    self.starts.borrow_mut().push((handoff.ticket, *start));
+                    Ok(Delivery::Pending)
+                }
+                Err(_) => Err(Refusal::Execution("busy".to_owned())),
+            }
+        }
+    }
+
+    #[test]
+    fn delegated_starts_and_remote_terminations_go_to_the_gateway() {
+        let journal = crate::testing::Journal::default();
+        let script = |fake: &mut crate::testing::Fake, input: &Input<'_>| {
+            if fake.name == "a" && matches!(input, Input::Start) {
+                fake.actions.push_back(ors(ors::Request::Start {
+                    requestid: "a-1".to_owned(),
+                    session_id: "a-1-s".to_owned(),
+                    src: "kid.scxml".to_owned(),
+                    params: vec![("x".to_owned(), Data::from("y"))],
+                }));
+                fake.actions.push_back(ors(ors::Request::Terminate {
+                    requestid: "a-2".to_owned(),
+                    session_id: "elsewhere-7".to_owned(),
+                }));
+            }
+        };
+        // The real clock: the host completes the start between runs (with
+        // the virtual one `run_until_idle` would wait for it).
+        let mut runner = Runner::with_factory(
+            crate::testing::FakeFactory {
+                script: Rc::new(script),
+                journal: Rc::clone(&journal),
+            },
+            Box::new(KidLoader),
+            RunnerOptions {
+                clock: ClockMode::Real,
+                ..RunnerOptions::default()
+            },
+            |_: &LogEntry<'_>| {},
+        );
+        let starts = Rc::new(RefCell::new(Vec::new()));
+        runner.set_gateway(Delegate {
+            starts: Rc::clone(&starts),
+        });
+        runner.set_remote_directory(|id| id.starts_with("elsewhere-"));
+        runner.delegate_ors_starts();
+        let a = runner.spawn(doc("a"), Vec::new()).unwrap();
+        runner.run_until_idle().unwrap();
+        // Held by its start: the termination waits behind it.
+        let (ticket, start) = starts.borrow_mut().pop().unwrap();
+        assert_eq!(start.session_id, "a-1-s");
+        assert_eq!(start.document.source_name, "/charts/kid.scxml");
+        assert_eq!(start.params, [("x".to_owned(), Data::from("y"))]);
+        assert_eq!(journal.borrow().len(), 1, "{:?}", journal.borrow());
+        let kid = runner
+            .spawn_named(
+                start.session_id.clone(),
+                Arc::clone(&start.document),
+                start.params,
+            )
+            .unwrap();
+        assert_eq!(runner.session_id(kid), Some("a-1-s"));
+        assert_eq!(runner.find_session("a-1-s"), Some(kid));
+        assert!(matches!(
+            runner.spawn_named("a-1-s".to_owned(), start.document, Vec::new()),
+            Err(RunError::IdTaken(_))
+        ));
+        let done = ors::events::start_done(&start.requestid, "a-1-s");
+        runner.inbox().send(Inbound::Completed {
+            ticket,
+            event: Some(done),
+        });
+        runner.run_until_idle().unwrap();
+        assert!(runner.is_running(a));
+        let events: Vec<String> = journal
+            .borrow()
+            .iter()
+            .map(|line| line.split(" data=").next().unwrap_or_default().to_owned())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "1 start",
+                "a-1-s start",
+                "1 external session.start.done",
+                "1 external error.session.terminate",
             ]
         );
     }

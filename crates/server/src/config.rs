@@ -35,8 +35,56 @@ pub struct Config {
     /// recovered from it at start (documents with `_persist="false"` never
     /// are). On by default: no acknowledged event is lost to a crash.
     pub journal: bool,
+    /// The base URL clients and other servers reach this server at
+    /// (`http://host:port`, no path): what sessions advertise as their Basic
+    /// HTTP access URI (`_ioprocessors`) and as
+    /// `_genesys.session.server.url`. Unset: `http://` and the address the
+    /// server listens on (a wildcard address such as `0.0.0.0` advertised
+    /// as loopback, reachable from this host only).
+    pub public_url: Option<String>,
     /// Resource limits.
     pub limits: Limits,
+    /// What ORS `<session:fetch>` may do.
+    pub fetch: FetchConfig,
+}
+
+/// Settings of ORS `<session:fetch>` (ors-dialect.md §2.1).
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FetchConfig {
+    /// The hosts sessions may fetch from (also after a redirect): `*` for
+    /// any host, a host name or IP address, `*.domain` for every host
+    /// under a domain, each optionally with `:port`. A fetch to another
+    /// host gives the session `error.session.fetch` with `error` =
+    /// `host.notallowed` and is not sent. Default: `["*"]`.
+    pub allow_hosts: Vec<String>,
+    /// The largest response body a fetch keeps, in bytes; a larger one
+    /// gives `error.session.fetch` with `error` = `response.toolarge`.
+    pub max_response_bytes: usize,
+    /// The time limit of a fetch whose element gives no `timeout`, in
+    /// milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        FetchConfig {
+            allow_hosts: vec!["*".to_owned()],
+            max_response_bytes: orsfetch::DEFAULT_MAX_RESPONSE_BYTES,
+            timeout_ms: orsfetch::DEFAULT_TIMEOUT.as_millis() as u64,
+        }
+    }
+}
+
+impl FetchConfig {
+    /// The executor's policy; an invalid host pattern is named.
+    pub fn policy(&self) -> Result<orsfetch::Policy, ConfigError> {
+        Ok(orsfetch::Policy {
+            allow_hosts: orsfetch::HostList::parse(&self.allow_hosts)?,
+            max_response_bytes: self.max_response_bytes,
+            default_timeout: Duration::from_millis(self.timeout_ms),
+        })
+    }
 }
 
 /// Limits that protect the server from its clients and its sessions.
@@ -55,6 +103,9 @@ pub struct Limits {
     /// Commands waiting for one worker thread; beyond it, 503 with
     /// `Retry-After`.
     pub worker_queue: usize,
+    /// How long `POST /scxml/session/{id}/request/{name}` waits for the
+    /// session's `<ws:response>`, in milliseconds; then 504.
+    pub request_timeout_ms: u64,
 }
 
 /// A configuration that cannot be used.
@@ -63,6 +114,12 @@ pub enum ConfigError {
     /// The TOML file does not parse or has unknown keys.
     #[error("invalid configuration file: {0}")]
     Toml(#[from] toml::de::Error),
+    /// A `fetch.allow_hosts` entry is not a host pattern.
+    #[error("invalid fetch.allow_hosts: {0}")]
+    FetchHosts(#[from] orsfetch::HostPatternError),
+    /// `public_url` is not an `http(s)` URL without a path.
+    #[error("invalid public_url {0:?}: expected http(s)://host[:port]")]
+    PublicUrl(String),
     /// An environment variable has a value of the wrong form.
     #[error("invalid value {value:?} for {name}: {reason}")]
     Env {
@@ -84,7 +141,9 @@ impl Default for Config {
             auth_token: None,
             shutdown_timeout_ms: 10_000,
             journal: true,
+            public_url: None,
             limits: Limits::default(),
+            fetch: FetchConfig::default(),
         }
     }
 }
@@ -97,6 +156,7 @@ impl Default for Limits {
             max_sessions: 100_000,
             mailbox_depth: 1000,
             worker_queue: 4096,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -104,14 +164,51 @@ impl Default for Limits {
 impl Config {
     /// Parses a TOML configuration; keys it leaves out keep their defaults.
     pub fn from_toml(text: &str) -> Result<Config, ConfigError> {
-        Ok(toml::from_str(text)?)
+        let config: Config = toml::from_str(text)?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot: host patterns and the public URL.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        self.fetch.policy()?;
+        self.base_url()?;
+        Ok(())
+    }
+
+    /// The base URL sessions advertise (see [`Config::public_url`]).
+    pub fn base_url(&self) -> Result<String, ConfigError> {
+        if let Some(url) = &self.public_url {
+            let bad = || ConfigError::PublicUrl(url.clone());
+            let parsed = reqwest::Url::parse(url).map_err(|_| bad())?;
+            let bare = matches!(parsed.scheme(), "http" | "https")
+                && parsed.host_str().is_some()
+                && matches!(parsed.path(), "" | "/")
+                && parsed.query().is_none();
+            if !bare {
+                return Err(bad());
+            }
+            return Ok(url.trim_end_matches('/').to_owned());
+        }
+        let mut address = self.listen;
+        if address.ip().is_unspecified() {
+            let loopback: std::net::IpAddr = match address {
+                SocketAddr::V4(_) => Ipv4Addr::LOCALHOST.into(),
+                SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+            };
+            address.set_ip(loopback);
+        }
+        Ok(format!("http://{address}"))
     }
 
     /// Applies the `ORCA_*` variables among `vars`: `ORCA_LISTEN`,
     /// `ORCA_DATA_DIR`, `ORCA_WORKERS`, `ORCA_AUTH_TOKEN`,
     /// `ORCA_SHUTDOWN_TIMEOUT_MS`, `ORCA_MAX_BODY_BYTES`,
     /// `ORCA_MAX_DOCUMENT_BYTES`, `ORCA_MAX_SESSIONS`, `ORCA_MAILBOX_DEPTH`,
-    /// `ORCA_WORKER_QUEUE`, `ORCA_JOURNAL` (`true`/`false`). Others are ignored.
+    /// `ORCA_WORKER_QUEUE`, `ORCA_REQUEST_TIMEOUT_MS`, `ORCA_JOURNAL`
+    /// (`true`/`false`), `ORCA_PUBLIC_URL`, `ORCA_FETCH_ALLOW_HOSTS`
+    /// (comma-separated; empty: no host), `ORCA_FETCH_MAX_RESPONSE_BYTES`,
+    /// `ORCA_FETCH_TIMEOUT_MS`. Others are ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -132,11 +229,25 @@ impl Config {
                 "MAX_SESSIONS" => limits.max_sessions = parse(&name, &value)?,
                 "MAILBOX_DEPTH" => limits.mailbox_depth = parse(&name, &value)?,
                 "WORKER_QUEUE" => limits.worker_queue = parse(&name, &value)?,
+                "REQUEST_TIMEOUT_MS" => limits.request_timeout_ms = parse(&name, &value)?,
                 "JOURNAL" => self.journal = parse(&name, &value)?,
+                "PUBLIC_URL" => self.public_url = Some(value).filter(|u| !u.is_empty()),
+                "FETCH_ALLOW_HOSTS" => {
+                    self.fetch.allow_hosts = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|h| !h.is_empty())
+                        .map(str::to_owned)
+                        .collect();
+                }
+                "FETCH_MAX_RESPONSE_BYTES" => {
+                    self.fetch.max_response_bytes = parse(&name, &value)?;
+                }
+                "FETCH_TIMEOUT_MS" => self.fetch.timeout_ms = parse(&name, &value)?,
                 _ => {}
             }
         }
-        Ok(())
+        self.check()
     }
 
     /// The number of worker threads to run: the setting, or one per core.
@@ -147,6 +258,11 @@ impl Config {
         };
         // Session ids carry the worker index in two hex digits.
         count.clamp(1, 256)
+    }
+
+    /// [`Limits::request_timeout_ms`] as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.request_timeout_ms)
     }
 
     /// [`shutdown_timeout_ms`](Self::shutdown_timeout_ms) as a duration.
@@ -200,7 +316,43 @@ mod tests {
     }
 
     #[test]
+    fn fetch_settings_and_the_public_url() {
+        let config = Config::from_toml(
+            "public_url = \"https://ors.example.com:8443/\"\n[fetch]\nallow_hosts = [\"*.corp.example\", \"127.0.0.1:9000\"]\nmax_response_bytes = 10\n",
+        )
+        .unwrap();
+        let policy = config.fetch.policy().unwrap();
+        assert_eq!(policy.max_response_bytes, 10);
+        assert!(!policy.allow_hosts.allows_any());
+        assert_eq!(config.base_url().unwrap(), "https://ors.example.com:8443");
+        let mut config = Config::default();
+        assert!(config.fetch.policy().unwrap().allow_hosts.allows_any());
+        assert_eq!(config.base_url().unwrap(), "http://127.0.0.1:7080");
+        config.listen = "0.0.0.0:9000".parse().unwrap();
+        assert_eq!(config.base_url().unwrap(), "http://127.0.0.1:9000");
+        config
+            .apply_env([
+                (
+                    "ORCA_FETCH_ALLOW_HOSTS".to_owned(),
+                    "a.example, b.example".to_owned(),
+                ),
+                ("ORCA_REQUEST_TIMEOUT_MS".to_owned(), "250".to_owned()),
+            ])
+            .unwrap();
+        assert_eq!(config.fetch.allow_hosts, ["a.example", "b.example"]);
+        assert_eq!(config.request_timeout(), Duration::from_millis(250));
+        config
+            .apply_env([("ORCA_FETCH_ALLOW_HOSTS".to_owned(), String::new())])
+            .unwrap();
+        assert!(config.fetch.allow_hosts.is_empty());
+    }
+
+    #[test]
     fn bad_values_name_the_problem() {
+        let error = Config::from_toml("[fetch]\nallow_hosts = [\"a/b\"]").unwrap_err();
+        assert!(error.to_string().contains("a/b"), "{error}");
+        let error = Config::from_toml("public_url = \"ftp://x\"").unwrap_err();
+        assert!(error.to_string().contains("public_url"), "{error}");
         assert!(Config::from_toml("lisen = 1").is_err());
         let error = Config::default()
             .apply_env([("ORCA_MAX_SESSIONS".to_owned(), "many".to_owned())])

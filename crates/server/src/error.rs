@@ -43,9 +43,6 @@ pub enum ApiError {
     /// The bearer token is missing or wrong.
     #[error("missing or invalid bearer token")]
     Unauthorized,
-    /// The endpoint exists but is not implemented yet.
-    #[error("{0}")]
-    NotImplemented(&'static str),
     /// A failure of the server itself.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,9 +66,12 @@ impl ApiError {
                 S::SessionLimit(_) => (StatusCode::SERVICE_UNAVAILABLE, "session_limit"),
                 S::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, "shutting_down"),
                 S::StartFailed(_) => (StatusCode::UNPROCESSABLE_ENTITY, "start_failed"),
+                // The session is the upstream of a request: like a gateway
+                // whose upstream did not answer (RFC 9110 §15.6.3, §15.6.5).
+                S::RequestTimeout { .. } => (StatusCode::GATEWAY_TIMEOUT, "request_timeout"),
+                S::Unanswered(_) => (StatusCode::BAD_GATEWAY, "request_unanswered"),
             },
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::NotImplemented(_) => (StatusCode::NOT_IMPLEMENTED, "not_implemented"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

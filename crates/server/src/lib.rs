@@ -10,7 +10,8 @@
 //!   socket and passes a ctrl-c/SIGTERM future; tests pass `127.0.0.1:0`.
 //! - [`app`] builds the router from an [`AppState`] (for tests without a
 //!   socket). Routes: the ORS session API under `/scxml/session/`
-//!   (ors-dialect.md §4), `GET /sessions[/{id}]`, `/health`, `/ready`,
+//!   (ors-dialect.md §4), the sessions' Basic HTTP access URIs
+//!   `/basichttp/{id}`, `GET /sessions[/{id}]`, `/health`, `/ready`,
 //!   `/metrics` (Prometheus) and `/openapi.json`, which documents every body.
 //! - The runtime runs one worker thread per core, each owning a
 //!   [`runner::Runner`] and the sessions pinned to it; handlers reach workers
@@ -23,9 +24,12 @@
 //! - Persistence: every input of a session is journaled (SQLite, group
 //!   commit, fsync'd) before the session sees it, and at start the server
 //!   replays the journal to rebuild every live session (`runtime::persist`).
-//!
-//! What this crate does not do yet: answering `/request/{name}` (it needs
-//! the ORS `<ws:response>` action wired to the worker; answered 501).
+//! - Sessions speak the ORS dialect (ors-dialect.md §2.1, §4): the workers
+//!   carry out `<session:start>`, `<session:fetch>` (off the worker thread,
+//!   under a host allowlist and a response-size limit), `<session:terminate>`
+//!   and `<ws:response>`, which answers `POST /scxml/session/{id}/request/{name}`;
+//!   and the Basic HTTP Event I/O Processor (SCXML 1.0 App. C.2): sends to
+//!   URLs, and access URIs `/basichttp/{id}` on the server's own listener.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -42,14 +46,14 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-pub use config::{Config, ConfigError, Limits, DEFAULT_DATA_DIR, DEFAULT_PORT};
+pub use config::{Config, ConfigError, FetchConfig, Limits, DEFAULT_DATA_DIR, DEFAULT_PORT};
 pub use document::{
     DocumentSource, DocumentSourceError, FileSource, HttpLoader, HttpSource, UrlSource,
     DEFAULT_FETCH_TIMEOUT,
 };
 pub use error::ApiError;
 pub use http::{app, AppState};
-pub use runtime::{Runtime, SessionError, SessionInfo, Status, TraceRecord};
+pub use runtime::{Answer, Runtime, SessionError, SessionInfo, Status, TraceRecord};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +105,12 @@ pub async fn run(
         source,
     })?;
     let grace = config.shutdown_timeout();
+    let mut config = config;
+    // Sessions advertise the address really listened on (port 0 is a
+    // free port chosen now).
+    if let Ok(address) = listener.local_addr() {
+        config.listen = address;
+    }
     let state = AppState::new(config).map_err(ServerError::Workers)?;
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, workers = state.runtime.worker_count(), "orca serve listening");

@@ -29,6 +29,10 @@ pub(crate) struct Metrics {
     pub(crate) macrostep_seconds: Histogram,
     /// Commands waiting for each worker.
     pub(crate) queue_depth: Family<WorkerLabel, Gauge>,
+    /// Time from sending an ORS `<session:fetch>` to its outcome (answer,
+    /// HTTP error or no response); refused fetches are not sent and not
+    /// counted.
+    pub(crate) fetch_seconds: Histogram,
 }
 
 /// The `worker` label.
@@ -46,6 +50,8 @@ impl Metrics {
         // 20 µs to ~1.3 s.
         let macrostep_seconds = Histogram::new(exponential_buckets(0.000_02, 2.0, 17));
         let queue_depth = Family::<WorkerLabel, Gauge>::default();
+        // 1 ms to ~33 s (the default fetch time limit is 30 s).
+        let fetch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let mut registry = Registry::default();
         registry.register(
             "orca_sessions_active",
@@ -77,8 +83,14 @@ impl Metrics {
             "Commands waiting for each worker thread",
             queue_depth.clone(),
         );
+        registry.register(
+            "orca_fetch_seconds",
+            "Time from sending an ORS session:fetch to its outcome",
+            fetch_seconds.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
+            fetch_seconds,
             sessions_active,
             sessions_started,
             sessions_ended,

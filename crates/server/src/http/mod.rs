@@ -69,6 +69,9 @@ pub fn app(state: AppState) -> Router {
         .merge(session::router())
         .merge(sessions::router())
         .merge(ops::router())
+        .with_state(state.clone())
+        // The sessions' Basic HTTP access URIs (SCXML 1.0 App. C.2).
+        .merge(basichttp::router(state.runtime.basichttp_receiver()))
         .layer(middleware::from_fn_with_state(state.clone(), authorize))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
         .layer(
@@ -80,7 +83,6 @@ pub fn app(state: AppState) -> Router {
                 tracing::info_span!("http", method = %request.method(), path)
             }),
         )
-        .with_state(state)
 }
 
 /// Requires `Authorization: Bearer <token>` when a token is configured.

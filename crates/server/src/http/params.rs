@@ -14,17 +14,40 @@ use crate::error::ApiError;
 /// order given. Form and query values are strings; JSON values keep their
 /// types.
 #[derive(Debug, Default)]
-pub(crate) struct Params(pub(crate) Vec<(String, Value)>);
+pub(crate) struct Params {
+    /// Name and value, in order.
+    pub(crate) pairs: Vec<(String, Value)>,
+    /// The body as sent, when it was a JSON object.
+    pub(crate) json_body: Option<String>,
+}
 
 impl Params {
     /// The parameters as one object, for `_event.data`.
     pub(crate) fn into_data(self) -> Data {
         Data::Object(
-            self.0
+            self.pairs
                 .into_iter()
                 .map(|(k, v)| (k, Data::from(v)))
                 .collect(),
         )
+    }
+
+    /// The parameters as `_event.data` of an ORS request event: as
+    /// [`into_data`](Self::into_data), and for a JSON body also `paramtype`
+    /// = `application/json` and `param` = the body text, which TR81's
+    /// request example reads (ors-dialect.md §4); those two win over body
+    /// fields of the same names.
+    pub(crate) fn into_request_data(self) -> Data {
+        let json_body = self.json_body.clone();
+        let Data::Object(mut fields) = self.into_data() else {
+            return Data::Undefined;
+        };
+        if let Some(body) = json_body {
+            fields.retain(|(k, _)| k != "paramtype" && k != "param");
+            fields.push(("paramtype".to_owned(), Data::from("application/json")));
+            fields.push(("param".to_owned(), Data::String(body)));
+        }
+        Data::Object(fields)
     }
 }
 
@@ -32,7 +55,7 @@ impl<S: Send + Sync> FromRequest<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let mut params = match request.uri().query() {
+        let mut pairs = match request.uri().query() {
             Some(query) => decode_form(query.as_bytes())?,
             None => Vec::new(),
         };
@@ -52,11 +75,18 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                     _ => ApiError::InvalidBody(rejection.body_text()),
                 })?;
         if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Params(params));
+            return Ok(Params {
+                pairs,
+                json_body: None,
+            });
         }
+        let mut json_body = None;
         if is_json {
             match serde_json::from_slice::<Value>(&body) {
-                Ok(Value::Object(map)) => params.extend(map),
+                Ok(Value::Object(map)) => {
+                    pairs.extend(map);
+                    json_body = Some(String::from_utf8_lossy(&body).into_owned());
+                }
                 Ok(_) => {
                     return Err(ApiError::InvalidBody(
                         "a JSON body must be an object of parameters".to_owned(),
@@ -65,9 +95,9 @@ impl<S: Send + Sync> FromRequest<S> for Params {
                 Err(e) => return Err(ApiError::InvalidBody(format!("malformed JSON: {e}"))),
             }
         } else {
-            params.extend(decode_form(&body)?);
+            pairs.extend(decode_form(&body)?);
         }
-        Ok(Params(params))
+        Ok(Params { pairs, json_body })
     }
 }
 
@@ -106,7 +136,7 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(
-            form.0,
+            form.pairs,
             [
                 ("a".to_owned(), json!("1")),
                 ("b".to_owned(), json!("two words")),
@@ -124,7 +154,14 @@ mod tests {
             json.into_data().to_json(),
             json!({"n": 2, "o": {"p": [true]}})
         );
-        assert!(params("/x", None, "").await.unwrap().0.is_empty());
+        assert!(params("/x", None, "").await.unwrap().pairs.is_empty());
+        let request = params("/x?a=1", Some("application/json"), r#"{"param":0,"n":2}"#)
+            .await
+            .unwrap();
+        assert_eq!(
+            request.into_request_data().to_json(),
+            json!({"a": "1", "n": 2, "paramtype": "application/json", "param": "{\"param\":0,\"n\":2}"})
+        );
     }
 
     #[tokio::test]

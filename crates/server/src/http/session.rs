@@ -42,6 +42,21 @@ struct QueryResponse {
     data: Value,
 }
 
+/// A session's `<ws:response>` to a request.
+#[derive(Serialize)]
+struct RequestResponse {
+    sessionid: String,
+    /// The request id (`_event.sendid` in the session).
+    requestid: String,
+    /// `positive` or `negative`.
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resultcode: Option<String>,
+    /// The `<param>`s.
+    params: Value,
+}
+
 #[derive(Serialize)]
 struct TerminateResponse {
     sessionid: String,
@@ -53,12 +68,12 @@ struct TerminateResponse {
 /// `_type="parameter"`).
 async fn start(
     State(state): State<AppState>,
-    Params(params): Params,
+    params: Params,
 ) -> Result<Json<StartResponse>, ApiError> {
     let mut src = None;
     let mut at = None;
     let mut data = Vec::new();
-    for (name, value) in params {
+    for (name, value) in params.pairs {
         match name.as_str() {
             "src" => src = Some(string_parameter("src", value)?),
             "idealtime" => at = Some(idealtime(value)?),
@@ -104,22 +119,29 @@ async fn event(
     }))
 }
 
-/// `POST /scxml/session/{id}/request/{name}` (ORS: answered by the session's
-/// `<ws:response requestid="_event.sendid">`). Not implemented: the answer
-/// needs the ORS `ws:` action handler, which evaluates `<ws:response>`'s
-/// expressions in the session; until it exists the request is refused
-/// rather than left to time out.
+/// `POST /scxml/session/{id}/request/{name}` (ORS: answered by the
+/// session's `<ws:response requestid="_event.sendid">`): the parameters
+/// become `_event.data` as for an event (a JSON body also as `param`, with
+/// `paramtype`), `_event.sendid` is a fresh request id, and the answer is
+/// the session's response, `200` whether `positive` or `negative` (the
+/// body says which). No answer within the request time limit: 504; the
+/// session ends without answering: 502.
 #[tracing::instrument(skip_all, fields(session = %id, request = %name))]
 async fn request(
     State(state): State<AppState>,
     Path((id, name)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+    params: Params,
+) -> Result<Json<RequestResponse>, ApiError> {
     check_event_name(&name)?;
-    // An unknown or ended session is still reported as such.
-    state.runtime.info(&id).await?;
-    Err(ApiError::NotImplemented(
-        "request/response needs the ORS <ws:response> action, which this server does not have yet",
-    ))
+    let event = Event::external(name, params.into_request_data());
+    let answer = state.runtime.request(&id, event).await?;
+    Ok(Json(RequestResponse {
+        sessionid: id,
+        requestid: answer.requestid,
+        kind: answer.kind,
+        resultcode: answer.resultcode,
+        params: answer.params,
+    }))
 }
 
 /// `GET|POST /scxml/session/{id}/query`: the active atomic states and the

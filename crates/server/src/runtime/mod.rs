@@ -10,12 +10,17 @@
 //! nothing blocks the async threads: a full channel or a full session mailbox
 //! is a 503 at once.
 
+mod actions;
+mod basic_http;
+mod inflight;
 mod journaled;
 pub(crate) mod persist;
 mod replay;
+mod responders;
 mod trace;
 mod worker;
 
+pub use responders::Answer;
 pub use runner::trace::TraceRecord;
 
 /// Replays a journaled session for its trace (see [`crate::replay`]).
@@ -67,6 +72,17 @@ pub enum SessionError {
     /// The session could not be created (its data model failed).
     #[error("cannot start the session: {0}")]
     StartFailed(String),
+    /// The session did not answer a request (`<ws:response>`) in time.
+    #[error("session {id} did not answer the request within {timeout_ms} ms")]
+    RequestTimeout {
+        /// The session.
+        id: String,
+        /// The time limit.
+        timeout_ms: u64,
+    },
+    /// The session ended without answering a request.
+    #[error("session {0} ended without answering the request")]
+    Unanswered(String),
 }
 
 /// Where a session is in its life.
@@ -164,6 +180,10 @@ pub struct Runtime {
     accepting: AtomicBool,
     max_sessions: usize,
     mailbox_depth: usize,
+    /// How long a request waits for its `<ws:response>`.
+    request_timeout: Duration,
+    /// I/O and answers shared with the workers.
+    services: Arc<actions::Services>,
     threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -219,6 +239,14 @@ impl Runtime {
             slots: Mutex::new((0..count).map(|_| None).collect()),
         });
         let sessions = Arc::new(AtomicUsize::new(0));
+        let invalid = |e: crate::config::ConfigError| std::io::Error::other(e.to_string());
+        let services = Arc::new(actions::Services::new(
+            Arc::clone(&peers),
+            Arc::clone(&metrics),
+            config.base_url().map_err(invalid)?,
+            config.limits.max_sessions,
+            config.fetch.policy().map_err(invalid)?,
+        )?);
         // Invoked documents resolve against their parent's URL: over HTTP for
         // documents fetched over HTTP (never a local file for those).
         let loader = crate::document::HttpLoader::new(
@@ -246,6 +274,7 @@ impl Runtime {
                 peers: Arc::clone(&peers),
                 wake: sender.clone(),
                 loader: loader.clone(),
+                services: Arc::clone(&services),
             };
             threads.push(
                 std::thread::Builder::new()
@@ -266,6 +295,8 @@ impl Runtime {
             accepting: AtomicBool::new(true),
             max_sessions: config.limits.max_sessions,
             mailbox_depth: config.limits.mailbox_depth,
+            request_timeout: config.request_timeout(),
+            services,
             threads: Mutex::new(threads),
         })
     }
@@ -310,6 +341,46 @@ impl Runtime {
             mailboxes.release(id);
         }
         result
+    }
+
+    /// Delivers a request event (ORS `/request/{name}`): `event` gets a
+    /// fresh request id as its `sendid`, and the answer is the session's
+    /// `<ws:response requestid="_event.sendid">`. Fails when the session
+    /// ends first, or when no answer comes within the request time limit.
+    pub async fn request(&self, id: &str, mut event: Event) -> Result<Answer, SessionError> {
+        let requestid = format!("{:016X}{:016X}", random_u64(), random_u64());
+        let answer = self.services.responders.register(&requestid, id);
+        event.sendid = Some(requestid.clone());
+        let exchange = async {
+            self.send_event(id, event).await?;
+            match answer.await {
+                Ok(Ok(answer)) => Ok(answer),
+                Ok(Err(responders::Unanswered::ShuttingDown)) => Err(SessionError::ShuttingDown),
+                // The sender is dropped only with its session's end.
+                Ok(Err(responders::Unanswered::SessionEnded)) | Err(_) => {
+                    Err(SessionError::Unanswered(id.to_owned()))
+                }
+            }
+        };
+        let result = match tokio::time::timeout(self.request_timeout, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(SessionError::RequestTimeout {
+                id: id.to_owned(),
+                timeout_ms: self.request_timeout.as_millis() as u64,
+            }),
+        };
+        if result.is_err() {
+            self.services.responders.forget(&requestid);
+        }
+        result
+    }
+
+    /// Where Basic HTTP POSTs to the sessions' access URIs go (for the
+    /// receiver route, `basichttp::router`).
+    pub(crate) fn basichttp_receiver(&self) -> Arc<dyn basichttp::Deliver> {
+        Arc::new(basic_http::Receiver {
+            services: Arc::clone(&self.services),
+        })
     }
 
     /// The session's active states and data.
@@ -380,6 +451,7 @@ impl Runtime {
         self.stop_accepting();
         let senders: Vec<_> = self.workers.iter().map(|w| w.sender.clone()).collect();
         let threads = std::mem::take(&mut *self.threads.lock().unwrap_or_else(|e| e.into_inner()));
+        let services = Arc::clone(&self.services);
         let join = tokio::task::spawn_blocking(move || {
             for sender in senders {
                 // Waits for room in a full queue; a worker that is gone
@@ -389,6 +461,8 @@ impl Runtime {
             for thread in threads {
                 let _ = thread.join();
             }
+            // Nothing answers requests any more.
+            services.responders.shut_down();
         });
         tokio::time::timeout(timeout, join).await.is_ok()
     }

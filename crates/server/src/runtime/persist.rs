@@ -34,7 +34,9 @@
 //! dropped — logs are not printed again, sends to other sessions and HTTP
 //! posts are not made again (what other sessions received was journaled by
 //! them), delayed sends are kept inside the interpreter and fire when due.
-//! Only the `<invoke>`s still active at the end are carried out again.
+//! Only the `<invoke>`s still active at the end are carried out again, and
+//! the ORS requests still under way get the events [`super::inflight`]
+//! decides, as the session's first inputs after recovery.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -47,6 +49,7 @@ use scxml::{
     Action, Data, DataModelError, Document, Event, Observer, Outcome, SessionOptions, Timestamp,
 };
 
+use super::inflight::InFlight;
 use super::journaled::{Documents, JournaledDocument};
 use super::replay::Inputs;
 
@@ -159,6 +162,8 @@ pub(crate) struct PersistSession {
     replayed: bool,
     /// `<invoke>`s to carry out again after a replay.
     reinvoke: VecDeque<Action>,
+    /// ORS requests the replay found under way, completed at `start`.
+    interrupted: InFlight,
     opening: Opening,
     /// Events sent while it waited for its scheduled start, taken in its
     /// start input right after the initial macrostep.
@@ -175,6 +180,7 @@ impl PersistSession {
             log: None,
             replayed: false,
             reinvoke: VecDeque::new(),
+            interrupted: InFlight::default(),
             opening: Opening::Nothing,
             waiting,
         }
@@ -232,7 +238,7 @@ impl SessionFactory for PersistFactory {
         }
         let id = options.session_id.clone();
         let Some(info) = start else {
-            // Not a start of the worker's (an ORS <session:start>): not journaled.
+            // No start information from the worker: not journaled.
             let inner = self.inner.create(document, options)?;
             return Ok(PersistSession::unjournaled(inner, id, Vec::new()));
         };
@@ -416,9 +422,10 @@ impl PersistFactory {
         let inputs = Inputs::of(&start, records);
         let inner = self.inner.create_seeded(document, options, start.seed)?;
         let mut session = PersistSession::unjournaled(inner, id, inputs.waiting);
-        let invokes = super::replay::run(&mut session, inputs.steps);
+        let (invokes, interrupted) = super::replay::run(&mut session, inputs.steps);
         session.replayed = true;
         session.reinvoke = invokes.into();
+        session.interrupted = interrupted;
         session.log = journal.map(|journal| SessionLog {
             journal,
             id: session.id.clone(),
@@ -441,6 +448,17 @@ impl PersistFactory {
 impl Machine for PersistSession {
     fn start(&mut self, now: Timestamp) {
         if self.replayed {
+            // The runner starts a recovered session here: what was under
+            // way when the server stopped completes first (see
+            // `super::inflight`), journaled like any input.
+            if self.inner.is_running() && !self.interrupted.is_empty() {
+                let inflight = std::mem::take(&mut self.interrupted);
+                let journal = self.log.as_ref().map(|l| l.journal.clone());
+                for event in inflight.into_events(journal.as_ref()) {
+                    tracing::info!(session = %self.id, event = %event.name, "completing a request interrupted by the restart");
+                    self.handle_event(now, event);
+                }
+            }
             return;
         }
         if let Some(log) = self.log.as_mut() {

@@ -10,10 +10,12 @@
 
 use journal::{Entry, Journal, Record, Start};
 use runner::trace::{Tag, TraceRecord};
-use runner::{EcmaFactory, Machine, SessionFactory};
+use runner::{Machine, SessionFactory};
 use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::{Action, Data, Event, SessionOptions, Timestamp};
 
+use super::actions::ecma_factory;
+use super::inflight::InFlight;
 use super::journaled::Documents;
 use super::persist::PersistSession;
 use super::trace::TracedMachine;
@@ -91,13 +93,16 @@ impl Inputs {
 }
 
 /// Gives `machine` the inputs, draining its actions after each (nothing is
-/// carried out), and answers the `<invoke>`s still active at the end.
-pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> Vec<Action> {
+/// carried out), and answers the `<invoke>`s still active at the end and
+/// the ORS requests still under way ([`InFlight`]).
+pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> (Vec<Action>, InFlight) {
     let mut invokes: Vec<Action> = Vec::new();
+    let mut inflight = InFlight::default();
     for step in steps {
         match step {
             Input::Start(at) => machine.start(at),
             Input::Event(at, event) => {
+                inflight.note_event(&event);
                 // A child's done.invoke ends its invoke.
                 if let Some(invokeid) = event.invokeid.as_deref() {
                     if event.name.starts_with("done.invoke") {
@@ -111,6 +116,7 @@ pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> Vec<Action>
             Input::Terminate(at) => machine.terminate(at),
         }
         while let Some(action) = machine.poll_action() {
+            inflight.note_action(&action);
             match action {
                 Action::Invoke(request) => invokes.push(Action::Invoke(request)),
                 Action::CancelInvoke { invokeid } => {
@@ -120,7 +126,7 @@ pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> Vec<Action>
             }
         }
     }
-    invokes
+    (invokes, inflight)
 }
 
 /// Replays one session's whole journal through a fresh interpreter and
@@ -146,8 +152,10 @@ pub(crate) fn replay_trace(
         .map_err(SessionError::StartFailed)?
         .document;
     let inputs = Inputs::of(&start, records.collect());
-    let mut factory = EcmaFactory::new(EcmaScriptOptions::default());
+    // As the worker makes sessions: the ORS built-ins and action handlers.
+    let mut factory = ecma_factory(EcmaScriptOptions::default(), &ors::OrsConfig::default());
     let mut options = SessionOptions::new(id);
+    options.custom = Some(ors::handlers());
     options.params = start
         .params
         .iter()

@@ -9,10 +9,11 @@
 //! answered after the session saw it. Invoked children stay on their
 //! parent's worker, inside the runner.
 //!
-//! `#_scxml_<id>` to a session of another worker goes through the runner's
-//! gateway ([`Peers`]): the id names the worker, the event goes to that
-//! worker's runner inbox and the worker is woken; the receiver journals it
-//! when its session takes it.
+//! What sessions ask beyond their runner — `#_scxml_<id>` to a session of
+//! another worker ([`Peers`]: the id names the worker), Basic HTTP sends,
+//! the ORS session actions — goes through the runner's gateway
+//! ([`super::actions`]); ORS `<session:start>` comes back to the worker,
+//! which starts the new top-level session ([`starts`]).
 //!
 //! With a journal, each session's inputs are journaled by its machine (see
 //! [`super::persist`]) and the worker re-creates the live sessions of its
@@ -21,6 +22,7 @@
 
 mod recover;
 mod schedule;
+mod starts;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -35,14 +37,12 @@ use std::sync::mpsc::SyncSender;
 
 use journal::{Journal, Recovered};
 use runner::trace::TraceRecord;
-use runner::{
-    ClockMode, Delivery, EcmaFactory, Gateway, Handoff, Inbound, Inbox, LogEntry, Refusal, Runner,
-    RunnerOptions, SessionKey,
-};
+use runner::{ClockMode, Inbox, LogEntry, Runner, RunnerOptions, SessionKey};
 use scxml::datamodel::ecmascript::EcmaScriptOptions;
 use scxml::{Document, Event, Outcome, Timestamp};
 use tokio::sync::oneshot;
 
+use super::actions::{ecma_factory, ActionGateway, Services, StartQueue};
 use super::persist::{Journaling, PersistFactory, Shared, SharedRef, Sources, StartInfo};
 use schedule::Scheduled;
 
@@ -117,42 +117,6 @@ impl Peers {
     }
 }
 
-/// The runner's gateway: `#_scxml_<id>` sends to sessions of other workers.
-struct PeerGateway {
-    peers: Arc<Peers>,
-}
-
-impl Gateway for PeerGateway {
-    fn send(&mut self, handoff: Handoff) -> Result<Delivery, Refusal> {
-        let request = handoff.request;
-        let is_scxml = request.kind == scxml::SCXML_EVENT_PROCESSOR || request.kind == "scxml";
-        let target = request.target.as_deref().unwrap_or("");
-        let Some(id) = target.strip_prefix("#_scxml_").filter(|_| is_scxml) else {
-            return Err(Refusal::Execution(format!(
-                "the server cannot send to {target:?} with processor {}",
-                request.kind
-            )));
-        };
-        let unreachable = || Refusal::Communication(format!("no session {id}"));
-        let index = self.peers.worker_of(id).ok_or_else(unreachable)?;
-        let slots = self.peers.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let (inbox, wake) = slots
-            .get(index)
-            .and_then(Option::as_ref)
-            .ok_or_else(unreachable)?;
-        let event = request.event;
-        if !inbox.send(Inbound::Event {
-            session: id.to_owned(),
-            event,
-        }) {
-            return Err(unreachable());
-        }
-        // A full command queue means the worker is awake anyway.
-        let _ = wake.try_send(Command::Wake);
-        Ok(Delivery::Sent)
-    }
-}
-
 /// What a worker thread is given.
 pub(crate) struct WorkerSetup {
     pub(crate) index: usize,
@@ -172,6 +136,8 @@ pub(crate) struct WorkerSetup {
     /// Loads what invoked documents name (`<invoke src>`), relative to the
     /// invoking document: files for local documents, HTTP for fetched ones.
     pub(crate) loader: crate::document::HttpLoader,
+    /// I/O and answers shared by the workers (see [`super::actions`]).
+    pub(crate) services: Arc<Services>,
 }
 
 /// The body of a worker thread.
@@ -187,11 +153,12 @@ pub(crate) fn run(mut setup: WorkerSetup) {
         journal: setup.journal.clone(),
         ..Shared::default()
     }));
+    let ecmascript = EcmaScriptOptions {
+        random_seed: super::random_u64(),
+        ..EcmaScriptOptions::default()
+    };
     let factory = PersistFactory::new(
-        EcmaFactory::new(EcmaScriptOptions {
-            random_seed: super::random_u64(),
-            ..EcmaScriptOptions::default()
-        }),
+        ecma_factory(ecmascript, &setup.services.ors),
         Rc::clone(&shared),
     );
     let mut runner = Runner::with_factory(
@@ -204,9 +171,14 @@ pub(crate) fn run(mut setup: WorkerSetup) {
     let own = setup.index;
     let peers = Arc::clone(&setup.peers);
     runner.set_remote_directory(move |id| peers.worker_of(id).is_some_and(|w| w != own));
-    runner.set_gateway(PeerGateway {
-        peers: Arc::clone(&setup.peers),
-    });
+    runner.enable_ors_actions();
+    runner.delegate_ors_starts();
+    let starts = StartQueue::default();
+    runner.set_gateway(ActionGateway::new(
+        own,
+        Arc::clone(&setup.services),
+        Rc::clone(&starts),
+    ));
     {
         let mut slots = setup.peers.slots.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = slots.get_mut(own) {
@@ -223,6 +195,7 @@ pub(crate) fn run(mut setup: WorkerSetup) {
         by_key: HashMap::new(),
         scheduled: BTreeMap::new(),
         ended: VecDeque::new(),
+        starts,
     };
     worker.recover(recovered);
     worker.serve();
@@ -243,6 +216,8 @@ struct Worker {
     scheduled: BTreeMap<(Timestamp, String), Scheduled>,
     /// Ids of ended sessions, oldest first.
     ended: VecDeque<String>,
+    /// ORS `<session:start>`s the gateway took, to carry out.
+    starts: StartQueue,
 }
 
 /// A top-level session as the worker tracks it.
@@ -318,6 +293,7 @@ impl Worker {
         if let Err(e) = self.runner.fire_due() {
             tracing::error!("timers: {e}");
         }
+        self.start_requested();
         self.collect_ended();
     }
 
@@ -527,6 +503,7 @@ impl Worker {
         if let Err(e) = self.runner.run_until_idle() {
             tracing::error!("run: {e}");
         }
+        self.start_requested();
         self.collect_ended();
     }
 

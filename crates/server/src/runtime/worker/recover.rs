@@ -132,17 +132,19 @@ impl Worker {
         count
     }
 
-    /// A top-level session, replayed under its old id.
+    /// A top-level session, replayed under its old id (for one started by
+    /// ORS `<session:start>`, the id the action chose).
     fn recover_one(&mut self, journal: &Journal, session: Recovered) -> Result<(), String> {
         let id = session.session.clone();
-        let number = self
-            .runner
-            .parse_session_number(&id)
-            .ok_or_else(|| format!("{id} is not an id of worker {}", self.setup.index))?;
-        let reserved = self
-            .runner
-            .reserve_session_number(number)
-            .ok_or_else(|| format!("{id} is already running"))?;
+        let reserved = match self.runner.parse_session_number(&id) {
+            Some(number) => Some(
+                self.runner
+                    .reserve_session_number(number)
+                    .ok_or_else(|| format!("{id} is already running"))?,
+            ),
+            None if self.setup.peers.worker_of(&id) == Some(self.setup.index) => None,
+            None => return Err(format!("{id} is not an id of worker {}", self.setup.index)),
+        };
         let document = self
             .shared
             .borrow_mut()
@@ -152,10 +154,11 @@ impl Worker {
         let src = session.start.document.url.clone().unwrap_or_default();
         let created = session.start.at;
         self.shared.borrow_mut().next_replay = Some(session);
-        let key = self
-            .runner
-            .spawn_reserved(reserved, document, Vec::new())
-            .map_err(|e| e.to_string())?;
+        let key = match reserved {
+            Some(reserved) => self.runner.spawn_reserved(reserved, document, Vec::new()),
+            None => self.runner.spawn_named(id.clone(), document, Vec::new()),
+        }
+        .map_err(|e| e.to_string())?;
         self.sessions.insert(
             id.clone(),
             Entry {
