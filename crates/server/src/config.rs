@@ -35,6 +35,10 @@ pub struct Config {
     /// recovered from it at start (documents with `_persist="false"` never
     /// are). On by default: no acknowledged event is lost to a crash.
     pub journal: bool,
+    /// The database of the enterprise services (Context Services…):
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`, or `sqlite://PATH`. Unset:
+    /// SQLite `services.db` in the data directory.
+    pub database_url: Option<String>,
     /// Resource limits.
     pub limits: Limits,
 }
@@ -84,6 +88,7 @@ impl Default for Config {
             auth_token: None,
             shutdown_timeout_ms: 10_000,
             journal: true,
+            database_url: None,
             limits: Limits::default(),
         }
     }
@@ -111,7 +116,8 @@ impl Config {
     /// `ORCA_DATA_DIR`, `ORCA_WORKERS`, `ORCA_AUTH_TOKEN`,
     /// `ORCA_SHUTDOWN_TIMEOUT_MS`, `ORCA_MAX_BODY_BYTES`,
     /// `ORCA_MAX_DOCUMENT_BYTES`, `ORCA_MAX_SESSIONS`, `ORCA_MAILBOX_DEPTH`,
-    /// `ORCA_WORKER_QUEUE`, `ORCA_JOURNAL` (`true`/`false`). Others are ignored.
+    /// `ORCA_WORKER_QUEUE`, `ORCA_JOURNAL` (`true`/`false`),
+    /// `ORCA_DATABASE_URL`. Others are ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -133,6 +139,7 @@ impl Config {
                 "MAILBOX_DEPTH" => limits.mailbox_depth = parse(&name, &value)?,
                 "WORKER_QUEUE" => limits.worker_queue = parse(&name, &value)?,
                 "JOURNAL" => self.journal = parse(&name, &value)?,
+                "DATABASE_URL" => self.database_url = Some(value).filter(|u| !u.is_empty()),
                 _ => {}
             }
         }
@@ -197,6 +204,22 @@ mod tests {
         assert_eq!(config.workers, 2);
         assert_eq!(config.worker_count(), 2);
         assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
+        assert_eq!(config.database_url, None);
+        let mut config = Config::from_toml("database_url = \"sqlite:///srv/orca.db\"\n").unwrap();
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("sqlite:///srv/orca.db")
+        );
+        config
+            .apply_env([(
+                "ORCA_DATABASE_URL".to_owned(),
+                "postgres://orca:pw@db:5432/orca".to_owned(),
+            )])
+            .unwrap();
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://orca:pw@db:5432/orca")
+        );
     }
 
     #[test]
