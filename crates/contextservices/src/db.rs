@@ -37,13 +37,16 @@ use crate::time::now_ms;
 /// reading them again (keys another process created show up within it).
 pub(crate) const KEY_CACHE_TTL: Duration = Duration::from_secs(1);
 
+/// A tenant's identification keys, as read at an instant.
+type KeysRead = (Instant, Arc<Vec<IdKey>>);
+
 /// The store plus what this process keeps beside it.
 pub(crate) struct Db {
     store: Store,
     /// SQLite only: one writer of this process at a time.
     write_gate: Option<Arc<tokio::sync::Mutex<()>>>,
     schemas: Mutex<HashMap<(String, Kind, String), Arc<ExtensionSchema>>>,
-    keys: Mutex<HashMap<String, (Instant, Arc<Vec<IdKey>>)>>,
+    keys: Mutex<HashMap<String, KeysRead>>,
 }
 
 /// A write transaction (and, on SQLite, this process's write turn).

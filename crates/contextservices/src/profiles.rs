@@ -48,8 +48,11 @@ struct ProfileInput {
     extensions: Vec<(String, Value)>,
 }
 
+/// The records of one extension; `None` removes the extension (update).
+type Checked = (Arc<ExtensionSchema>, Option<Vec<Map<String, Value>>>);
+
 /// A profile's extensions, checked against their schemas.
-struct CheckedExtensions(Vec<(Arc<ExtensionSchema>, Option<Vec<Map<String, Value>>>)>);
+struct CheckedExtensions(Vec<Checked>);
 
 /// Checks a customer id: 1 to 16 characters that need no escaping in a
 /// URL path (the id goes into `Location` headers as it is).
@@ -141,7 +144,7 @@ async fn check_extensions(
         let schema = db.require_schema(tenant, Kind::Profiles, name).await?;
         if checked
             .iter()
-            .any(|(s, _): &(Arc<ExtensionSchema>, _)| s.name == schema.name)
+            .any(|(s, _): &Checked| s.name == schema.name)
         {
             return Err(CsError::BadRequest(format!(
                 "extension {name} is given twice"

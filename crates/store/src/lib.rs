@@ -24,10 +24,14 @@ use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, SqlSafeStr};
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor, SqlSafeStr};
 
 pub use sqlx;
+
+/// Set on every SQLite connection (see [`Store::open`]).
+const SQLITE_PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+     PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;";
 
 /// File name of the SQLite database in a data directory.
 pub const SQLITE_FILE: &str = "services.db";
@@ -114,25 +118,32 @@ impl Store {
             source,
         };
         let options = match backend {
-            // WAL lets readers run beside the one writer; NORMAL
-            // synchronous is durable across process crashes in WAL mode; the
-            // busy timeout makes writers queue instead of failing at once.
             Backend::Sqlite => SqliteConnectOptions::from_str(url)
                 .map_err(connect_error)?
                 .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
-                .busy_timeout(Duration::from_secs(10))
-                .foreign_keys(true)
                 .to_url_lossy(),
             Backend::Postgres => url
                 .parse()
                 .map_err(|_| StoreError::UnsupportedUrl(redact(url)))?,
         };
         let options = AnyConnectOptions::from_url(&options).map_err(connect_error)?;
-        let pool = AnyPoolOptions::new()
+        let mut pool_options = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            // The Any driver connects from a URL, which carries none of
+            // SQLite's pragmas, so each connection sets them itself. WAL
+            // lets readers run beside the one writer; NORMAL synchronous is
+            // durable across process crashes in WAL mode; the busy timeout
+            // makes writers queue instead of failing at once.
+            pool_options = pool_options.after_connect(|conn, _| {
+                Box::pin(async move {
+                    conn.execute(SQLITE_PRAGMAS).await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool_options
             .connect_with(options)
             .await
             .map_err(connect_error)?;

@@ -61,3 +61,38 @@ async fn same_sql_runs_on_every_backend() {
         test.cleanup().await;
     }
 }
+
+/// The SQLite settings reach every connection of the pool (the Any driver
+/// connects from a URL, which cannot carry them).
+#[tokio::test]
+async fn sqlite_connections_use_wal_and_wait_for_the_lock() {
+    let test = testing::sqlite().await.expect("sqlite");
+    let mut connections = Vec::new();
+    for _ in 0..3 {
+        connections.push(test.store.pool().acquire().await.expect("connection"));
+    }
+    for conn in &mut connections {
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut **conn)
+            .await
+            .expect("journal_mode");
+        assert_eq!(mode, "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut **conn)
+            .await
+            .expect("synchronous");
+        assert_eq!(synchronous, 1, "NORMAL");
+        let timeout: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut **conn)
+            .await
+            .expect("busy_timeout");
+        assert_eq!(timeout, 10_000);
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut **conn)
+            .await
+            .expect("foreign_keys");
+        assert_eq!(foreign_keys, 1);
+    }
+    drop(connections);
+    test.cleanup().await;
+}
