@@ -81,12 +81,19 @@ fn phone(i: usize) -> String {
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// One request; the status and body.
-async fn call(client: &HttpClient, method: &str, url: &str, body: Option<&Value>) -> Result<(u16, Bytes), String> {
+async fn call(
+    client: &HttpClient,
+    method: &str,
+    url: &str,
+    body: Option<&Value>,
+) -> Result<(u16, Bytes), String> {
     let request = hyper::Request::builder()
         .method(method)
         .uri(url)
         .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.map(Value::to_string).unwrap_or_default())))
+        .body(Full::new(Bytes::from(
+            body.map(Value::to_string).unwrap_or_default(),
+        )))
         .map_err(|e| e.to_string())?;
     let response = client.request(request).await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
@@ -101,26 +108,44 @@ async fn call(client: &HttpClient, method: &str, url: &str, body: Option<&Value>
 
 async fn setup(client: &HttpClient, base: &str) -> Result<(), String> {
     let definitions = [
-        ("/metadata/profiles/extensions", json!({"name": "Phone", "type": "multi-valued",
+        (
+            "/metadata/profiles/extensions",
+            json!({"name": "Phone", "type": "multi-valued",
             "attributes": [{"name": "PhoneNumber", "type": "string", "length": 20, "mandatory": true},
                            {"name": "PhoneType", "type": "integer", "default": 0}],
-            "unique": ["PhoneNumber"]})),
-        ("/metadata/identification-keys", json!({"name": "idPhone", "source": "Phone", "attributes": ["PhoneNumber"], "unique": true})),
-        ("/metadata/states/extensions", json!({"name": "Feedback", "type": "single-valued", "attributes": [
+            "unique": ["PhoneNumber"]}),
+        ),
+        (
+            "/metadata/identification-keys",
+            json!({"name": "idPhone", "source": "Phone", "attributes": ["PhoneNumber"], "unique": true}),
+        ),
+        (
+            "/metadata/states/extensions",
+            json!({"name": "Feedback", "type": "single-valued", "attributes": [
             {"name": "FeedbackType", "type": "string", "length": 10, "mandatory": true},
             {"name": "rating", "type": "integer", "mandatory": true},
-            {"name": "notes", "type": "string", "length": 256}]})),
-        ("/metadata/states/extensions", json!({"name": "Satisfaction", "type": "multi-valued", "attributes": [
+            {"name": "notes", "type": "string", "length": 256}]}),
+        ),
+        (
+            "/metadata/states/extensions",
+            json!({"name": "Satisfaction", "type": "multi-valued", "attributes": [
             {"name": "rating", "type": "integer"}, {"name": "pertinence", "type": "integer"},
-            {"name": "usefull", "type": "boolean"}, {"name": "place", "type": "string"}]})),
-        ("/metadata/states/extensions", json!({"name": "Sponsoring", "type": "single-valued", "attributes": [
-            {"name": "Rank", "type": "string"}, {"name": "expire", "type": "integer"}, {"name": "notes", "type": "string"}]})),
+            {"name": "usefull", "type": "boolean"}, {"name": "place", "type": "string"}]}),
+        ),
+        (
+            "/metadata/states/extensions",
+            json!({"name": "Sponsoring", "type": "single-valued", "attributes": [
+            {"name": "Rank", "type": "string"}, {"name": "expire", "type": "integer"}, {"name": "notes", "type": "string"}]}),
+        ),
     ];
     for (path, body) in definitions {
         let (status, text) = call(client, "POST", &format!("{base}{path}"), Some(&body)).await?;
         // 403: created by an earlier run.
         if status != 201 && status != 403 {
-            return Err(format!("{path}: {status} {}", String::from_utf8_lossy(&text)));
+            return Err(format!(
+                "{path}: {status} {}",
+                String::from_utf8_lossy(&text)
+            ));
         }
     }
     Ok(())
@@ -187,7 +212,12 @@ where
     let done = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for worker in 0..workers {
-        let (work, counting, stop, done) = (Arc::clone(&work), Arc::clone(&counting), Arc::clone(&stop), Arc::clone(&done));
+        let (work, counting, stop, done) = (
+            Arc::clone(&work),
+            Arc::clone(&counting),
+            Arc::clone(&stop),
+            Arc::clone(&done),
+        );
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
@@ -217,10 +247,12 @@ async fn bench(options: Options) -> Result<(), String> {
     let url = match (&options.database, &options.pg_schema) {
         (Some(url), Some(schema)) => {
             let admin = Store::open(url, 1).await.map_err(|e| e.to_string())?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA IF NOT EXISTS {schema}")))
-                .execute(admin.pool())
-                .await
-                .map_err(|e| e.to_string())?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "CREATE SCHEMA IF NOT EXISTS {schema}"
+            )))
+            .execute(admin.pool())
+            .await
+            .map_err(|e| e.to_string())?;
             admin.close().await;
             let separator = if url.contains('?') { '&' } else { '?' };
             format!("{url}{separator}options=-c%20search_path%3D{schema}")
@@ -232,11 +264,18 @@ async fn bench(options: Options) -> Result<(), String> {
             format!("sqlite://{}", dir.join(store::SQLITE_FILE).display())
         }
     };
-    let store = Store::open(&url, options.connections).await.map_err(|e| e.to_string())?;
-    store.migrate(&contextservices::SCHEMA).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&url, options.connections)
+        .await
+        .map_err(|e| e.to_string())?;
+    store
+        .migrate(&contextservices::SCHEMA)
+        .await
+        .map_err(|e| e.to_string())?;
     let backend = format!("{:?}", store.backend()).to_lowercase();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let app = contextservices::router(store.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -281,11 +320,26 @@ async fn bench(options: Options) -> Result<(), String> {
     // Transitions: one service per worker, each walking from state to state.
     let mut states = Vec::new();
     for worker in 0..options.concurrency {
-        let start = json!({"customer_id": format!("c{:08}", worker % profiles.max(1)), "service_type": 1});
-        let (status, body) = call(&client, "POST", &format!("{base}/services/start"), Some(&start)).await?;
+        let start =
+            json!({"customer_id": format!("c{:08}", worker % profiles.max(1)), "service_type": 1});
+        let (status, body) = call(
+            &client,
+            "POST",
+            &format!("{base}/services/start"),
+            Some(&start),
+        )
+        .await?;
         let service: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
-        let service_id = service["service_id"].as_i64().ok_or(format!("start service: {status}"))?;
-        let (_, body) = call(&client, "POST", &format!("{base}/services/{service_id}/states/start"), Some(&json!({"state_type": 1}))).await?;
+        let service_id = service["service_id"]
+            .as_i64()
+            .ok_or(format!("start service: {status}"))?;
+        let (_, body) = call(
+            &client,
+            "POST",
+            &format!("{base}/services/{service_id}/states/start"),
+            Some(&json!({"state_type": 1})),
+        )
+        .await?;
         let state: Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
         let state_id = state["state_id"].as_i64().ok_or("start state")?;
         states.push(Arc::new(tokio::sync::Mutex::new((service_id, state_id))));
@@ -327,7 +381,10 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("bench: cannot start the runtime: {e}");

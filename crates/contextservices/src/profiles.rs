@@ -142,10 +142,7 @@ async fn check_extensions(
     let mut checked = Vec::new();
     for (name, value) in extensions {
         let schema = db.require_schema(tenant, Kind::Profiles, name).await?;
-        if checked
-            .iter()
-            .any(|(s, _): &Checked| s.name == schema.name)
-        {
+        if checked.iter().any(|(s, _): &Checked| s.name == schema.name) {
             return Err(CsError::BadRequest(format!(
                 "extension {name} is given twice"
             )));

@@ -270,6 +270,23 @@ fn no_service(service_id: i64) -> CsError {
     CsError::NotFound(format!("no service {service_id}"))
 }
 
+/// On PostgreSQL, locks the service's row for the transaction and checks
+/// it (see [`active_service`]). On SQLite the writer holds the database's
+/// write lock already, and the statements that follow check the service
+/// themselves: a statement less on the hot path (a round trip to SQLite's
+/// thread costs more than the statement).
+async fn lock_service(
+    tx: &mut WriteTx,
+    backend: Backend,
+    tenant: &str,
+    service_id: i64,
+) -> Result<(), CsError> {
+    match backend {
+        Backend::Sqlite => Ok(()),
+        Backend::Postgres => active_service(tx, backend, tenant, service_id).await,
+    }
+}
+
 /// Locks (PostgreSQL) and checks the service: 404 when it does not exist in
 /// the tenant, 403 when it is completed.
 async fn active_service(
@@ -475,9 +492,11 @@ pub(crate) async fn start_state(
     let now = now_ms();
     let started = event.stored(db, tenant, Kind::States, now).await?;
     let mut tx = db.write().await?;
-    active_service(&mut tx, db.backend(), tenant, service_id).await?;
+    lock_service(&mut tx, db.backend(), tenant, service_id).await?;
     let state_id = insert_state(
         &mut tx,
+        db.backend(),
+        tenant,
         service_id,
         &state_type,
         previous,
@@ -490,8 +509,13 @@ pub(crate) async fn start_state(
     Ok(state_id)
 }
 
+/// Adds a state to the service, if it is active in the tenant (else the
+/// 404 or 403 of [`active_service`]); its id.
+#[allow(clippy::too_many_arguments)]
 async fn insert_state(
     tx: &mut WriteTx,
+    backend: Backend,
+    tenant: &str,
     service_id: i64,
     state_type: &Value,
     previous: Option<i64>,
@@ -501,7 +525,9 @@ async fn insert_state(
 ) -> Result<i64, CsError> {
     let row = sqlx::query(
         "INSERT INTO cs_states (service_id, state_type, previous_state_id, est_duration, started, started_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING state_id",
+         SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS \
+         (SELECT 1 FROM cs_services WHERE service_id = $1 AND tenant = $7 AND completed_ms IS NULL) \
+         RETURNING state_id",
     )
     .bind(service_id)
     .bind(state_type.to_string())
@@ -509,15 +535,28 @@ async fn insert_state(
     .bind(est_duration)
     .bind(started)
     .bind(now)
-    .fetch_one(tx.conn())
+    .bind(tenant)
+    .fetch_optional(tx.conn())
     .await?;
-    Ok(row.try_get(0)?)
+    match row {
+        Some(row) => Ok(row.try_get(0)?),
+        None => {
+            active_service(tx, backend, tenant, service_id).await?;
+            Err(CsError::Corrupt(format!(
+                "service {service_id} refused a state"
+            )))
+        }
+    }
 }
 
-/// Completes an active state or task of the service; 404 when the service
-/// has none of that id, 403 when it is already completed.
+/// Completes an active state or task of an active service of the tenant;
+/// else the 404 or 403 of [`active_service`], or 404 when the service has
+/// no such state or task, 403 when it is already completed.
+#[allow(clippy::too_many_arguments)]
 async fn complete_child(
     tx: &mut WriteTx,
+    backend: Backend,
+    tenant: &str,
     kind: Kind,
     service_id: i64,
     id: i64,
@@ -527,12 +566,14 @@ async fn complete_child(
     let (update, exists) = match kind {
         Kind::Tasks => (
             "UPDATE cs_tasks SET completed = $3, completed_ms = $4 \
-             WHERE task_id = $1 AND service_id = $2 AND completed_ms IS NULL",
+             WHERE task_id = $1 AND service_id = $2 AND completed_ms IS NULL AND EXISTS \
+             (SELECT 1 FROM cs_services s WHERE s.service_id = $2 AND s.tenant = $5 AND s.completed_ms IS NULL)",
             "SELECT 1 FROM cs_tasks WHERE task_id = $1 AND service_id = $2",
         ),
         _ => (
             "UPDATE cs_states SET completed = $3, completed_ms = $4 \
-             WHERE state_id = $1 AND service_id = $2 AND completed_ms IS NULL",
+             WHERE state_id = $1 AND service_id = $2 AND completed_ms IS NULL AND EXISTS \
+             (SELECT 1 FROM cs_services s WHERE s.service_id = $2 AND s.tenant = $5 AND s.completed_ms IS NULL)",
             "SELECT 1 FROM cs_states WHERE state_id = $1 AND service_id = $2",
         ),
     };
@@ -541,11 +582,13 @@ async fn complete_child(
         .bind(service_id)
         .bind(completed)
         .bind(now)
+        .bind(tenant)
         .execute(tx.conn())
         .await?;
     if changed.rows_affected() == 1 {
         return Ok(());
     }
+    active_service(tx, backend, tenant, service_id).await?;
     let found = sqlx::query(exists)
         .bind(id)
         .bind(service_id)
@@ -572,8 +615,18 @@ pub(crate) async fn complete_state(
     let now = now_ms();
     let completed = event.stored(db, tenant, Kind::States, now).await?;
     let mut tx = db.write().await?;
-    active_service(&mut tx, db.backend(), tenant, service_id).await?;
-    complete_child(&mut tx, Kind::States, service_id, state_id, &completed, now).await?;
+    lock_service(&mut tx, db.backend(), tenant, service_id).await?;
+    complete_child(
+        &mut tx,
+        db.backend(),
+        tenant,
+        Kind::States,
+        service_id,
+        state_id,
+        &completed,
+        now,
+    )
+    .await?;
     tx.commit().await
 }
 
@@ -619,10 +672,22 @@ pub(crate) async fn transition(
     let completed = from.stored(db, tenant, Kind::States, now).await?;
     let started = to.stored(db, tenant, Kind::States, now).await?;
     let mut tx = db.write().await?;
-    active_service(&mut tx, db.backend(), tenant, service_id).await?;
-    complete_child(&mut tx, Kind::States, service_id, from_id, &completed, now).await?;
+    lock_service(&mut tx, db.backend(), tenant, service_id).await?;
+    complete_child(
+        &mut tx,
+        db.backend(),
+        tenant,
+        Kind::States,
+        service_id,
+        from_id,
+        &completed,
+        now,
+    )
+    .await?;
     let state_id = insert_state(
         &mut tx,
+        db.backend(),
+        tenant,
         service_id,
         &state_type,
         Some(from_id),
@@ -694,8 +759,18 @@ pub(crate) async fn complete_task(
     let now = now_ms();
     let completed = event.stored(db, tenant, Kind::Tasks, now).await?;
     let mut tx = db.write().await?;
-    active_service(&mut tx, db.backend(), tenant, service_id).await?;
-    complete_child(&mut tx, Kind::Tasks, service_id, task_id, &completed, now).await?;
+    lock_service(&mut tx, db.backend(), tenant, service_id).await?;
+    complete_child(
+        &mut tx,
+        db.backend(),
+        tenant,
+        Kind::Tasks,
+        service_id,
+        task_id,
+        &completed,
+        now,
+    )
+    .await?;
     tx.commit().await
 }
 
