@@ -21,6 +21,10 @@ pub(crate) struct ServeArgs {
     /// Data directory [default: ./orca-data].
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Database of the enterprise services: postgres://USER:PASSWORD@HOST:PORT/DB
+    /// or sqlite://PATH [default: sqlite services.db in the data directory].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
 }
 
 /// Runs the server; returns when it has shut down.
@@ -68,6 +72,9 @@ fn configuration(
     if let Some(data) = &args.data {
         config.data_dir = data.clone();
     }
+    if let Some(url) = &args.database {
+        config.database_url = Some(url.clone());
+    }
     Ok(config)
 }
 
@@ -113,21 +120,31 @@ mod tests {
             config: Some(file),
             listen: None,
             data: Some(PathBuf::from("/from/flag")),
+            database: Some("postgres://orca:pw@db/orca".to_owned()),
         };
         let env = [
             ("ORCA_WORKERS".to_owned(), "3".to_owned()),
             ("ORCA_DATA_DIR".to_owned(), "/from/env".to_owned()),
+            (
+                "ORCA_DATABASE_URL".to_owned(),
+                "sqlite:///from/env.db".to_owned(),
+            ),
         ];
         let config = configuration(&args, env).unwrap();
         assert_eq!(config.listen.port(), 9001);
         assert_eq!(config.workers, 3);
         assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://orca:pw@db/orca")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
 
         let none = ServeArgs {
             config: None,
             listen: None,
             data: None,
+            database: None,
         };
         assert_eq!(configuration(&none, []).unwrap(), Config::default());
     }

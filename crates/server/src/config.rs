@@ -42,6 +42,10 @@ pub struct Config {
     /// server listens on (a wildcard address such as `0.0.0.0` advertised
     /// as loopback, reachable from this host only).
     pub public_url: Option<String>,
+    /// The database of the enterprise services (Context Services…):
+    /// `postgres://USER:PASSWORD@HOST:PORT/DB`, or `sqlite://PATH`. Unset:
+    /// SQLite `services.db` in the data directory.
+    pub database_url: Option<String>,
     /// Resource limits.
     pub limits: Limits,
     /// What ORS `<session:fetch>` may do.
@@ -142,6 +146,7 @@ impl Default for Config {
             shutdown_timeout_ms: 10_000,
             journal: true,
             public_url: None,
+            database_url: None,
             limits: Limits::default(),
             fetch: FetchConfig::default(),
         }
@@ -208,7 +213,8 @@ impl Config {
     /// `ORCA_WORKER_QUEUE`, `ORCA_REQUEST_TIMEOUT_MS`, `ORCA_JOURNAL`
     /// (`true`/`false`), `ORCA_PUBLIC_URL`, `ORCA_FETCH_ALLOW_HOSTS`
     /// (comma-separated; empty: no host), `ORCA_FETCH_MAX_RESPONSE_BYTES`,
-    /// `ORCA_FETCH_TIMEOUT_MS`. Others are ignored.
+    /// `ORCA_FETCH_TIMEOUT_MS`, `ORCA_DATABASE_URL`. Others
+    /// are ignored.
     pub fn apply_env(
         &mut self,
         vars: impl IntoIterator<Item = (String, String)>,
@@ -244,6 +250,7 @@ impl Config {
                     self.fetch.max_response_bytes = parse(&name, &value)?;
                 }
                 "FETCH_TIMEOUT_MS" => self.fetch.timeout_ms = parse(&name, &value)?,
+                "DATABASE_URL" => self.database_url = Some(value).filter(|u| !u.is_empty()),
                 _ => {}
             }
         }
@@ -313,6 +320,22 @@ mod tests {
         assert_eq!(config.workers, 2);
         assert_eq!(config.worker_count(), 2);
         assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
+        assert_eq!(config.database_url, None);
+        let mut config = Config::from_toml("database_url = \"sqlite:///srv/orca.db\"\n").unwrap();
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("sqlite:///srv/orca.db")
+        );
+        config
+            .apply_env([(
+                "ORCA_DATABASE_URL".to_owned(),
+                "postgres://orca:pw@db:5432/orca".to_owned(),
+            )])
+            .unwrap();
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://orca:pw@db:5432/orca")
+        );
     }
 
     #[test]

@@ -17,6 +17,11 @@
 //!   [`runner::Runner`] and the sessions pinned to it; handlers reach workers
 //!   through bounded channels, and each session has a bounded mailbox. A full
 //!   one is a 503 with `Retry-After`, never a dropped event.
+//! - The enterprise services run beside the ORS API on one relational store
+//!   (SQLite `services.db` in the data directory, or PostgreSQL by
+//!   `database_url`): Context Services under `/cs` (crate
+//!   `contextservices`). [`run`] opens and migrates the store
+//!   ([`open_store`]); tests give [`AppState::with_store`] one of their own.
 //! - [`Config`]: defaults, a TOML file, `ORCA_*` variables.
 //! - [`DocumentSource`] turns a start's `src` into a document;
 //!   [`UrlSource`] (the default) reads files and fetches `http(s)` URLs with
@@ -39,6 +44,7 @@ mod error;
 mod http;
 mod metrics;
 mod runtime;
+mod services;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -54,6 +60,7 @@ pub use document::{
 pub use error::ApiError;
 pub use http::{app, AppState};
 pub use runtime::{Answer, Runtime, SessionError, SessionInfo, Status, TraceRecord};
+pub use services::{migrate as migrate_services, open_store, DATABASE_CONNECTIONS};
 
 /// Why the server could not run.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +79,9 @@ pub enum ServerError {
     /// Serving failed.
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    /// The enterprise services' database cannot be opened or migrated.
+    #[error("services database: {0}")]
+    Store(#[from] store::StoreError),
 }
 
 /// Re-runs the journaled session `session` of the server whose data
@@ -111,7 +121,10 @@ pub async fn run(
     if let Ok(address) = listener.local_addr() {
         config.listen = address;
     }
-    let state = AppState::new(config).map_err(ServerError::Workers)?;
+    let store = open_store(&config).await?;
+    let state = AppState::new(config)
+        .map_err(ServerError::Workers)?
+        .with_store(store.clone());
     if let Ok(address) = listener.local_addr() {
         tracing::info!(%address, workers = state.runtime.worker_count(), "orca serve listening");
     }
@@ -140,6 +153,7 @@ pub async fn run(
     if !runtime.shutdown(grace).await {
         tracing::warn!("workers still busy after {grace:?}: abandoned");
     }
+    store.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! The HTTP layer: one module per resource, each exposing `router()`, merged
-//! here with the shared state, the bearer-token check, the body limit and
-//! request tracing.
+//! here with the enterprise services (`services`), the shared state, the
+//! bearer-token check, the body limit and request tracing.
 
 mod ops;
 mod params;
@@ -14,6 +14,7 @@ use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use store::Store;
 use tower_http::trace::TraceLayer;
 
 use crate::config::Config;
@@ -21,15 +22,18 @@ use crate::document::{DocumentSource, UrlSource, DEFAULT_FETCH_TIMEOUT};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::runtime::Runtime;
+use crate::services;
 
 /// What every handler shares: the session runtime, the document source,
-/// the metrics and the settings. Cheap to clone.
+/// the metrics, the settings and, when the enterprise services run, their
+/// store. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
     pub(crate) runtime: Arc<Runtime>,
     pub(crate) documents: Arc<dyn DocumentSource>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) config: Arc<Config>,
+    pub(crate) store: Option<Store>,
 }
 
 impl AppState {
@@ -54,7 +58,15 @@ impl AppState {
             documents,
             metrics,
             config: Arc::new(config),
+            store: None,
         })
+    }
+
+    /// Serves the enterprise services (Context Services under `/cs`…) on
+    /// `store`, which must be migrated ([`crate::migrate_services`]).
+    pub fn with_store(mut self, store: Store) -> AppState {
+        self.store = Some(store);
+        self
     }
 
     /// The session runtime (to stop it at shutdown).
@@ -65,10 +77,14 @@ impl AppState {
 
 /// The whole API as a router, for [`crate::run`] and for tests.
 pub fn app(state: AppState) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .merge(session::router())
         .merge(sessions::router())
-        .merge(ops::router())
+        .merge(ops::router());
+    if let Some(store) = &state.store {
+        router = services::mount(router, store);
+    }
+    router
         .with_state(state.clone())
         // The sessions' Basic HTTP access URIs (SCXML 1.0 App. C.2).
         .merge(basichttp::router(state.runtime.basichttp_receiver()))

@@ -49,7 +49,27 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// `GET /openapi.json`.
-async fn openapi() -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+/// `GET /openapi.json`: the document, with the enterprise services' paths
+/// when they run.
+async fn openapi(State(state): State<AppState>) -> impl IntoResponse {
+    if state.store.is_none() {
+        return (
+            [(header::CONTENT_TYPE, "application/json")],
+            OPENAPI.to_owned(),
+        );
+    }
+    let document = match serde_json::from_str(OPENAPI) {
+        Ok(document) => crate::services::document_with_services(document),
+        // The document is part of the binary and checked by the tests.
+        Err(_) => {
+            return (
+                [(header::CONTENT_TYPE, "application/json")],
+                OPENAPI.to_owned(),
+            )
+        }
+    };
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document.to_string(),
+    )
 }
