@@ -334,7 +334,7 @@ impl Driver {
     fn run_error(&self, error: RunError) -> Stop {
         match error {
             RunError::Deadline => Stop::Timeout,
-            error @ (RunError::Session(_) | RunError::IdTaken(_)) => {
+            error @ (RunError::Session(_) | RunError::IdTaken(_) | RunError::Restore(_)) => {
                 eprintln!("orca: {error}");
                 Stop::Idle
             }

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use scxml::datamodel::ecmascript::{EcmaScript, EcmaScriptOptions, JsRuntime, Prelude};
 use scxml::{
-    Action, Data, DataModelError, Document, Event, Interpreter, Observer, Outcome, SessionOptions,
-    Timestamp,
+    Action, Data, DataModelError, Document, Event, Interpreter, NotSnapshottable, Observer,
+    Outcome, RestoreError, SessionOptions, Snapshot, Timestamp,
 };
 
 use crate::machine::{Machine, SessionFactory};
@@ -152,6 +152,31 @@ impl SessionFactory for EcmaFactory {
         self.create_seeded(document, options, seed)
     }
 
+    fn restore(
+        &mut self,
+        document: Arc<Document>,
+        options: SessionOptions,
+        snapshot: &Snapshot,
+    ) -> Result<EcmaSession, RestoreError> {
+        let failed = |e: DataModelError| RestoreError::DataModel(e.to_string());
+        let index = self.group_with_room().map_err(failed)?;
+        let mut settings = self.options.clone();
+        if let Some(builder) = &self.prelude {
+            settings.prelude = builder(&document);
+        }
+        let Some(group) = self.groups[index].as_mut() else {
+            unreachable!("runtime group {index} is empty");
+        };
+        let datamodel =
+            EcmaScript::new(&group.runtime, Arc::clone(&document), &settings).map_err(failed)?;
+        let interpreter = Interpreter::restore(document, Box::new(datamodel), options, snapshot)?;
+        group.live += 1;
+        Ok(EcmaSession {
+            interpreter,
+            group: index,
+        })
+    }
+
     fn release(&mut self, machine: EcmaSession) {
         let index = machine.group;
         // The context goes before the runtime bookkeeping: the runtime must
@@ -219,5 +244,9 @@ impl Machine for EcmaSession {
 
     fn set_observer(&mut self, observer: Box<dyn Observer>) {
         self.interpreter.set_observer(Some(observer));
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, NotSnapshottable> {
+        self.interpreter.snapshot()
     }
 }

@@ -79,7 +79,8 @@ pub use gateway::{
 };
 pub use machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
 pub use runner::{
-    LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions, SessionKey,
+    HostedSnapshot, LogEntry, LogSink, ReservedId, RunEnd, RunError, Runner, RunnerOptions,
+    SessionKey, SnapshotError,
 };
 
 /// A runner of ECMAScript sessions that loads invoked documents from files.

@@ -9,7 +9,8 @@
 use std::sync::Arc;
 
 use scxml::{
-    Action, Data, DataModelError, Document, Event, Observer, Outcome, SessionOptions, Timestamp,
+    Action, Data, DataModelError, Document, Event, NotSnapshottable, Observer, Outcome,
+    RestoreError, SessionOptions, Snapshot, Timestamp,
 };
 
 /// One session as the runner sees it: the inputs and outputs of
@@ -47,6 +48,12 @@ pub trait Machine {
     /// ignore it.
     fn set_observer(&mut self, observer: Box<dyn Observer>) {
         drop(observer);
+    }
+
+    /// The exact state of the session between inputs, for
+    /// [`SessionFactory::restore`]. Default: not supported.
+    fn snapshot(&mut self) -> Result<Snapshot, NotSnapshottable> {
+        Err(NotSnapshottable::Unsupported)
     }
 }
 
@@ -97,6 +104,20 @@ pub trait SessionFactory {
     ) -> Result<Self::Machine, DataModelError> {
         let _ = origin;
         self.create(document, options)
+    }
+
+    /// A machine in the state of `snapshot` (taken by [`Machine::snapshot`]
+    /// of a session of the same document with the same options).
+    fn restore(
+        &mut self,
+        document: Arc<Document>,
+        options: SessionOptions,
+        snapshot: &Snapshot,
+    ) -> Result<Self::Machine, RestoreError> {
+        let _ = (document, options, snapshot);
+        Err(RestoreError::DataModel(
+            "this host cannot restore snapshots".into(),
+        ))
     }
 
     /// Takes back a session that the runner no longer needs.

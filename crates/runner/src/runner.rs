@@ -18,8 +18,8 @@ use std::time::Instant;
 use scxml::document::{parse, Loader};
 use scxml::{
     Action, CustomHandlers, Data, DataModelError, Document, Event, EventKind, ExtensionRequest,
-    InvokeRequest, InvokeSource, Observer, Outcome, SendRequest, SessionDirectory, SessionOptions,
-    Timestamp, SCXML_EVENT_PROCESSOR,
+    InvokeRequest, InvokeSource, Observer, Outcome, RestoreError, SendRequest, SessionDirectory,
+    SessionOptions, Snapshot, Timestamp, SCXML_EVENT_PROCESSOR,
 };
 
 use crate::clock::{Clock, ClockMode, TimerTable};
@@ -27,7 +27,10 @@ use crate::gateway::{
     Delivery, ExtensionHandoff, Gateway, Handoff, Inbound, Inbox, SessionStart, Ticket,
 };
 use crate::machine::{ChildOrigin, ChildSource, Machine, SessionFactory};
+
+mod snapshot;
 use crate::route::{is_scxml_invoke_type, is_scxml_processor, parse_target, Target};
+pub use snapshot::{HostedSnapshot, SnapshotError};
 
 /// Answers whether an id outside the runner names a reachable session.
 type RemoteDirectory = Rc<dyn Fn(&str) -> bool>;
@@ -116,6 +119,9 @@ impl<F: FnMut(&LogEntry<'_>)> LogSink for F {
 /// Why a run could not go on.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// A session could not be restored from its snapshot.
+    #[error("cannot restore a session: {0}")]
+    Restore(#[from] RestoreError),
     /// The wall-clock deadline set with [`Runner::set_deadline`] passed.
     #[error("deadline reached")]
     Deadline,
@@ -125,6 +131,24 @@ pub enum RunError {
     /// [`Runner::spawn_named`]: a session has this id.
     #[error("session id {0} is taken")]
     IdTaken(String),
+}
+
+/// Why a session could not be created.
+#[derive(Debug, thiserror::Error)]
+enum CreateError {
+    #[error("{0}")]
+    DataModel(#[from] DataModelError),
+    #[error("{0}")]
+    Restore(#[from] RestoreError),
+}
+
+impl From<CreateError> for RunError {
+    fn from(e: CreateError) -> Self {
+        match e {
+            CreateError::DataModel(e) => RunError::Session(e),
+            CreateError::Restore(e) => RunError::Restore(e),
+        }
+    }
 }
 
 /// How [`Runner::run_to_end`] stopped.
@@ -422,7 +446,7 @@ impl<F: SessionFactory> Runner<F> {
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
         let number = self.take_number();
-        Ok(self.create_session(number, None, document, params, None)?)
+        Ok(self.create_session(number, None, document, params, None, None)?)
     }
 
     /// Takes the next session id without creating a session, for hosts that
@@ -473,7 +497,7 @@ impl<F: SessionFactory> Runner<F> {
             return Err(RunError::IdTaken(name));
         }
         let number = self.take_number();
-        Ok(self.create_session(number, Some(name), document, params, None)?)
+        Ok(self.create_session(number, Some(name), document, params, None, None)?)
     }
 
     /// Like [`spawn`](Self::spawn), under a reserved id.
@@ -483,7 +507,7 @@ impl<F: SessionFactory> Runner<F> {
         document: Arc<Document>,
         params: Vec<(String, Data)>,
     ) -> Result<SessionKey, RunError> {
-        Ok(self.create_session(id.number, None, document, params, None)?)
+        Ok(self.create_session(id.number, None, document, params, None, None)?)
     }
 
     /// Puts an external event on a session's queue. Returns `false` (and
@@ -711,7 +735,8 @@ impl<F: SessionFactory> Runner<F> {
         document: Arc<Document>,
         params: Vec<(String, Data)>,
         parent: Option<Invoker>,
-    ) -> Result<SessionKey, DataModelError> {
+        restored: Option<&Snapshot>,
+    ) -> Result<SessionKey, CreateError> {
         let named = name.is_some();
         let id = name.unwrap_or_else(|| self.format_id(number));
         let ioprocessors = match self.gateway.as_mut() {
@@ -730,17 +755,31 @@ impl<F: SessionFactory> Runner<F> {
             .as_ref()
             .and_then(|p| session(&self.slots, p.key))
             .map(|p| p.id.clone());
-        let (created, depth) = match (&parent, parent_id.as_deref()) {
-            (Some(invoker), Some(parent_id)) => {
+        let (created, depth) = match (&parent, parent_id.as_deref(), restored) {
+            (_, _, Some(snapshot)) => (
+                self.factory
+                    .restore(document, options, snapshot)
+                    .map_err(CreateError::Restore),
+                parent.as_ref().map_or(0, |p| p.depth),
+            ),
+            (Some(invoker), Some(parent_id), None) => {
                 let origin = ChildOrigin {
                     parent: parent_id,
                     invokeid: &invoker.invokeid,
                     source: invoker.source.clone(),
                 };
-                let created = self.factory.create_child(document, options, &origin);
+                let created = self
+                    .factory
+                    .create_child(document, options, &origin)
+                    .map_err(CreateError::DataModel);
                 (created, invoker.depth)
             }
-            _ => (self.factory.create(document, options), 0),
+            _ => (
+                self.factory
+                    .create(document, options)
+                    .map_err(CreateError::DataModel),
+                0,
+            ),
         };
         let mut machine = match created {
             Ok(machine) => machine,
@@ -793,9 +832,11 @@ impl<F: SessionFactory> Runner<F> {
                 parent.children.push((invokeid, key));
             }
         }
-        let now = self.clock.now();
-        if let Some(session) = session_mut(&mut self.slots, key) {
-            session.machine.start(now);
+        if restored.is_none() {
+            let now = self.clock.now();
+            if let Some(session) = session_mut(&mut self.slots, key) {
+                session.machine.start(now);
+            }
         }
         self.drain(key);
         Ok(key)
@@ -1271,7 +1312,7 @@ impl<F: SessionFactory> Runner<F> {
             Ok(document) => {
                 let number = self.take_number();
                 let name = Some(session_id.clone());
-                self.create_session(number, name, document, params, None)
+                self.create_session(number, name, document, params, None, None)
                     .map(|_| ())
                     .map_err(|e| format!("cannot start the session: {e}"))
             }
@@ -1382,7 +1423,7 @@ impl<F: SessionFactory> Runner<F> {
             source,
             depth,
         });
-        if let Err(e) = self.create_session(number, None, document, params, parent) {
+        if let Err(e) = self.create_session(number, None, document, params, parent, None) {
             self.raise_error(
                 key,
                 "error.execution",

@@ -54,7 +54,7 @@ pub enum Action {
 }
 
 /// An event to deliver to a target other than the session itself.
-#[derive(Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SendRequest {
     /// The target URI (`#_parent`, `#_<invokeid>`, `#_scxml_<sessionid>`, a
     /// URL), or `None` for the session's own external queue.

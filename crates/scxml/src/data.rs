@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// A value passed between sessions, hosts and data models.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Data {
     /// No value (ECMAScript `undefined`).
     #[default]

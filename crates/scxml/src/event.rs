@@ -3,7 +3,7 @@
 use crate::data::Data;
 
 /// The `type` field of `_event` (§5.10.1).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum EventKind {
     /// Raised by the platform itself (errors, `done.*`).
     Platform,
@@ -26,7 +26,7 @@ impl EventKind {
 }
 
 /// One event with all the fields of `_event`.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Event {
     /// The event name, e.g. `interaction.added`.
     pub name: String,

@@ -24,6 +24,7 @@ pub mod datamodel;
 pub mod document;
 mod event;
 mod interpreter;
+pub mod snapshot;
 mod time;
 
 pub use action::{Action, InvokeRequest, InvokeSource, SendRequest};
@@ -37,4 +38,5 @@ pub use interpreter::{
     CustomContext, CustomError, CustomHandler, CustomHandlers, ExtensionRequest, Interpreter,
     Microstep, Observer, Outcome, SessionDirectory, SessionOptions,
 };
+pub use snapshot::{NotSnapshottable, RestoreError, Snapshot};
 pub use time::Timestamp;

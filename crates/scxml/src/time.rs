@@ -8,7 +8,19 @@ use std::time::Duration;
 
 /// Milliseconds on the host's clock (for `orca run`, the Unix epoch or a
 /// virtual clock; the interpreter only compares and adds them).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub struct Timestamp(pub u64);
 
 impl Timestamp {

@@ -12,6 +12,7 @@ pub mod ecmascript;
 use crate::data::Data;
 use crate::document::CodeId;
 use crate::event::Event;
+use crate::snapshot::{DataModelSnapshot, NotSnapshottable, RestoreError};
 use crate::time::Timestamp;
 
 /// Why an evaluation failed. Each becomes `error.execution`.
@@ -118,6 +119,21 @@ pub trait DataModel {
     /// internal event or a log action. Default: nothing.
     fn take_effects(&mut self) -> Vec<ScriptEffect> {
         Vec::new()
+    }
+
+    /// The exact state of the variables between two macrosteps, or why it
+    /// cannot be written down exactly. Default: not supported.
+    fn snapshot(&mut self) -> Result<DataModelSnapshot, NotSnapshottable> {
+        Err(NotSnapshottable::Unsupported)
+    }
+
+    /// Puts a snapshot's state back, in a data model that has just had
+    /// [`bind_system`](Self::bind_system) called and nothing else.
+    fn restore(&mut self, snapshot: &DataModelSnapshot) -> Result<(), RestoreError> {
+        let _ = snapshot;
+        Err(RestoreError::DataModel(
+            "the data model does not support snapshots".into(),
+        ))
     }
 }
 

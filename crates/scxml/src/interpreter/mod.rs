@@ -15,6 +15,7 @@ mod enter;
 mod exit;
 mod observe;
 mod select;
+mod snapshot;
 mod state_set;
 mod timers;
 
@@ -94,7 +95,7 @@ impl SessionOptions {
 }
 
 /// How a session ended.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     /// It reached the top-level final state with this id.
     Done {
@@ -249,18 +250,7 @@ impl Interpreter {
         self.now = now;
         self.running = true;
         self.datamodel.begin_macrostep(now);
-        let location = format!("#_scxml_{}", self.options.session_id);
-        let mut ioprocessors = vec![
-            (SCXML_EVENT_PROCESSOR.to_owned(), location.clone()),
-            ("scxml".to_owned(), location),
-        ];
-        ioprocessors.extend(self.options.ioprocessors.iter().cloned());
-        let system = SystemVariables {
-            session_id: self.options.session_id.clone(),
-            name: self.document.name.clone(),
-            ioprocessors,
-        };
-        if let Err(e) = self.datamodel.bind_system(&system) {
+        if let Err(e) = self.bind_system_variables() {
             self.stop(format!("cannot bind system variables: {e}"));
             return;
         }
@@ -289,6 +279,22 @@ impl Interpreter {
             }
         }
         self.run_macrostep();
+    }
+
+    /// Binds `_sessionid`, `_name`, `_ioprocessors` and `In()` (§5.10).
+    fn bind_system_variables(&mut self) -> Result<(), crate::DataModelError> {
+        let location = format!("#_scxml_{}", self.options.session_id);
+        let mut ioprocessors = vec![
+            (SCXML_EVENT_PROCESSOR.to_owned(), location.clone()),
+            ("scxml".to_owned(), location),
+        ];
+        ioprocessors.extend(self.options.ioprocessors.iter().cloned());
+        let system = SystemVariables {
+            session_id: self.options.session_id.clone(),
+            name: self.document.name.clone(),
+            ioprocessors,
+        };
+        self.datamodel.bind_system(&system)
     }
 
     /// Processes one external event: one turn of App. D `mainEventLoop`.

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::action::SendRequest;
 use crate::event::Event;
+use crate::snapshot::{Delivery, PendingSend};
 use crate::time::Timestamp;
 
 /// What a timer does when it falls due.
@@ -57,6 +58,41 @@ impl Timers {
     /// Drops everything (the session ended).
     pub(super) fn clear(&mut self) {
         self.pending.clear();
+    }
+
+    /// The pending sends in firing order, and the sequence counter.
+    pub(super) fn export(&self) -> (Vec<PendingSend>, u64) {
+        let pending = self
+            .pending
+            .iter()
+            .map(|(&(due, sequence), (sendid, what))| PendingSend {
+                due,
+                sequence,
+                sendid: sendid.clone(),
+                delivery: match what {
+                    Due::Send(request) => Delivery::Send(request.clone()),
+                    Due::Internal(event) => Delivery::Internal(event.clone()),
+                },
+            })
+            .collect();
+        (pending, self.sequence)
+    }
+
+    /// Timers holding exactly what [`export`](Self::export) gave.
+    pub(super) fn import(pending: &[PendingSend], sequence: u64) -> Timers {
+        Timers {
+            pending: pending
+                .iter()
+                .map(|p| {
+                    let due = match &p.delivery {
+                        Delivery::Send(request) => Due::Send(request.clone()),
+                        Delivery::Internal(event) => Due::Internal(event.clone()),
+                    };
+                    ((p.due, p.sequence), (p.sendid.clone(), due))
+                })
+                .collect(),
+            sequence,
+        }
     }
 }
 

@@ -63,8 +63,9 @@ pub(super) enum EventSlot {
     /// An event not yet converted.
     Pending(Event),
     /// The object scripts see; kept so that `_event` is the same object for
-    /// the whole event (test 329 compares it with a copy). Owned.
-    Ready(qjs::JSValue),
+    /// the whole event (test 329 compares it with a copy). Owned; the event
+    /// itself is kept for snapshots.
+    Ready(qjs::JSValue, Event),
 }
 
 impl Host {
@@ -84,7 +85,7 @@ impl Host {
 
     /// Frees every JS value this host holds. Must run before the context is freed.
     pub(super) fn release(&self, ctx: RawCtx) {
-        if let EventSlot::Ready(v) = self.event.replace(EventSlot::Unbound) {
+        if let EventSlot::Ready(v, _) = self.event.replace(EventSlot::Unbound) {
             // SAFETY: the slot owned this reference.
             unsafe { qjs::JS_FreeValue(ctx, v) };
         }
@@ -157,7 +158,7 @@ impl Host {
         match &*slot {
             EventSlot::Unbound => js::UNDEFINED,
             // SAFETY: duplicating an owned reference for the caller.
-            EventSlot::Ready(v) => unsafe { qjs::JS_DupValue(ctx, *v) },
+            EventSlot::Ready(v, _) => unsafe { qjs::JS_DupValue(ctx, *v) },
             EventSlot::Pending(event) => {
                 // The conversion may need the DOM prelude, which borrows
                 // `self.dom`, never `self.event`; so holding this borrow is fine.
@@ -165,7 +166,10 @@ impl Host {
                     return qjs::JS_EXCEPTION;
                 };
                 let raw = object.into_raw();
-                *slot = EventSlot::Ready(raw);
+                if let EventSlot::Pending(event) = std::mem::replace(&mut *slot, EventSlot::Unbound)
+                {
+                    *slot = EventSlot::Ready(raw, event);
+                }
                 // SAFETY: one reference for the slot, one for the caller.
                 unsafe { qjs::JS_DupValue(ctx, raw) }
             }

@@ -20,6 +20,7 @@ mod dom;
 mod host;
 mod js;
 mod runtime;
+mod snapshot;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,6 +38,7 @@ use crate::datamodel::{
 };
 use crate::document::{CodeId, CodeKind, Document};
 use crate::event::Event;
+use crate::snapshot::{DataModelSnapshot, NotSnapshottable, RestoreError};
 use crate::time::Timestamp;
 
 /// The system variables scripts may read but never change (§5.10).
@@ -118,6 +120,12 @@ struct Session {
     prelude: Option<Arc<Prelude>>,
     /// Whether the prelude is installed (then effects may be pending).
     prelude_installed: bool,
+    /// The global names the prelude defined (left out of snapshots, which
+    /// install the prelude again).
+    prelude_globals: Vec<String>,
+    /// Whether a `<script>` ran as global code that may declare global
+    /// `let`/`const`/`class` bindings (which snapshots cannot see).
+    lexical_globals: bool,
 }
 
 /// What a piece of code is compiled for.
@@ -148,14 +156,7 @@ impl EcmaScript {
         document: Arc<Document>,
         options: &EcmaScriptOptions,
     ) -> Result<EcmaScript, DataModelError> {
-        let context = Context::custom::<(
-            rquickjs::context::intrinsic::Date,
-            rquickjs::context::intrinsic::Eval,
-            rquickjs::context::intrinsic::RegExpCompiler,
-            rquickjs::context::intrinsic::RegExp,
-            rquickjs::context::intrinsic::Json,
-        )>(&runtime.inner.runtime)
-        .map_err(|_| DataModelError::OutOfMemory)?;
+        let context = new_context(runtime)?;
         let code_count = document.code.len();
         let host = Box::new(Host::new(Arc::clone(&document), options.random_seed));
         let session = Session {
@@ -172,6 +173,8 @@ impl EcmaScript {
             clock_installed: false,
             prelude: options.prelude.clone(),
             prelude_installed: false,
+            prelude_globals: Vec::new(),
+            lexical_globals: false,
         };
         let ctx = context.as_raw().as_ptr();
         let host_ptr: *const Host = &*session.host;
@@ -185,6 +188,18 @@ impl EcmaScript {
     fn raw(&self) -> RawCtx {
         self.context.as_raw().as_ptr()
     }
+}
+
+/// A context with the built-ins sessions get (see `docs/design/ecmascript.md`).
+fn new_context(runtime: &JsRuntime) -> Result<Context, DataModelError> {
+    Context::custom::<(
+        rquickjs::context::intrinsic::Date,
+        rquickjs::context::intrinsic::Eval,
+        rquickjs::context::intrinsic::RegExpCompiler,
+        rquickjs::context::intrinsic::RegExp,
+        rquickjs::context::intrinsic::Json,
+    )>(&runtime.inner.runtime)
+    .map_err(|_| DataModelError::OutOfMemory)
 }
 
 impl DataModel for EcmaScript {
@@ -240,6 +255,14 @@ impl DataModel for EcmaScript {
         let ctx = self.raw();
         let session = &mut self.session;
         self.context.with(|_| session.take_effects(ctx))
+    }
+
+    fn snapshot(&mut self) -> Result<DataModelSnapshot, NotSnapshottable> {
+        self.take_snapshot()
+    }
+
+    fn restore(&mut self, snapshot: &DataModelSnapshot) -> Result<(), RestoreError> {
+        self.restore_snapshot(snapshot)
     }
 
     fn data_snapshot(&mut self) -> Data {
@@ -342,7 +365,7 @@ impl DataModel for EcmaScript {
             .host
             .event
             .replace(EventSlot::Pending(event.clone()));
-        if let EventSlot::Ready(v) = old {
+        if let EventSlot::Ready(v, _) = old {
             let ctx = self.raw();
             // SAFETY: the slot owned this reference.
             self.context.with(|_| unsafe { qjs::JS_FreeValue(ctx, v) });
@@ -393,7 +416,15 @@ impl Session {
             return Vec::new();
         }
         let data = convert::from_js(ctx, &self.host, array.raw()).unwrap_or(Data::Undefined);
-        js::define(ctx, array.raw(), "length", js::new_number(0.0), 0);
+        // `length` stays writable (flags 0 would freeze it, and every later
+        // `push` of the prelude would throw).
+        js::define(
+            ctx,
+            array.raw(),
+            "length",
+            js::new_number(0.0),
+            qjs::JS_PROP_WRITABLE as i32,
+        );
         let Data::Array(items) = data else {
             return Vec::new();
         };
@@ -738,34 +769,14 @@ impl Session {
             self.clock_installed = true;
         }
         if let Some(prelude) = &self.prelude {
-            if prelude.triggers.iter().any(|w| source.contains(w.as_str())) {
-                let prelude = Arc::clone(prelude);
-                self.prelude = None;
-                // The prelude may read the clock (`dayInZone`).
-                if !self.clock_installed {
-                    if !host::install_clock_and_random(ctx, &self.host) {
-                        return Err(self.exception(ctx, Some(code)));
-                    }
-                    self.clock_installed = true;
-                }
-                let mut text = Vec::with_capacity(prelude.source.len() + 1);
-                text.extend_from_slice(prelude.source.as_bytes());
-                text.push(0);
-                // SAFETY: `text` is NUL-terminated and the length excludes the NUL.
-                let result = Owned::new(ctx, unsafe {
-                    qjs::JS_Eval(
-                        ctx,
-                        text.as_ptr().cast(),
-                        prelude.source.len() as _,
-                        c"<prelude>".as_ptr(),
-                        qjs::JS_EVAL_TYPE_GLOBAL as i32,
-                    )
-                });
-                if result.is_none() {
-                    return Err(self.exception(ctx, Some(code)));
-                }
-                self.prelude_installed = true;
+            if prelude.triggers.iter().any(|w| source.contains(w.as_str()))
+                && !self.install_prelude(ctx)
+            {
+                return Err(self.exception(ctx, Some(code)));
             }
+        }
+        if slot == Slot::Script && !self.lexical_globals && declares_lexical(source) {
+            self.lexical_globals = true;
         }
         self.arm_budget();
         let cached = self.runtime.bytecode(&self.document, code, slot);
@@ -832,6 +843,45 @@ impl Session {
             Some(f) => Ok(f.into_raw()),
             None => Err(self.exception(ctx, Some(code))),
         }
+    }
+
+    /// Evaluates the dialect prelude (and the clock it may read); false
+    /// with the exception pending if it threw.
+    fn install_prelude(&mut self, ctx: RawCtx) -> bool {
+        let Some(prelude) = self.prelude.take() else {
+            return true;
+        };
+        // The prelude may read the clock (`dayInZone`).
+        if !self.clock_installed {
+            if !host::install_clock_and_random(ctx, &self.host) {
+                return false;
+            }
+            self.clock_installed = true;
+        }
+        let before = snapshot::global_names(ctx).unwrap_or_default();
+        let mut text = Vec::with_capacity(prelude.source.len() + 1);
+        text.extend_from_slice(prelude.source.as_bytes());
+        text.push(0);
+        // SAFETY: `text` is NUL-terminated and the length excludes the NUL.
+        let result = Owned::new(ctx, unsafe {
+            qjs::JS_Eval(
+                ctx,
+                text.as_ptr().cast(),
+                prelude.source.len() as _,
+                c"<prelude>".as_ptr(),
+                qjs::JS_EVAL_TYPE_GLOBAL as i32,
+            )
+        });
+        if result.is_none() {
+            return false;
+        }
+        self.prelude_globals = snapshot::global_names(ctx)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|name| !before.contains(name))
+            .collect();
+        self.prelude_installed = true;
+        true
     }
 
     fn data_to_js(&mut self, ctx: RawCtx, data: &Data) -> Result<Owned, DataModelError> {
@@ -928,6 +978,20 @@ fn may_declare_globals(text: &str) -> bool {
     let bytes = text.as_bytes();
     let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
     WORDS.iter().any(|word| {
+        text.match_indices(word).any(|(at, _)| {
+            let end = at + word.len();
+            (at == 0 || !is_word(bytes[at - 1])) && (end == bytes.len() || !is_word(bytes[end]))
+        })
+    })
+}
+
+/// Whether a script, run as global code, may declare global lexical
+/// bindings: it contains `let`, `const` or `class` as a word anywhere.
+/// Conservative like [`may_declare_globals`].
+fn declares_lexical(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'$';
+    ["let", "const", "class"].iter().any(|word| {
         text.match_indices(word).any(|(at, _)| {
             let end = at + word.len();
             (at == 0 || !is_word(bytes[at - 1])) && (end == bytes.len() || !is_word(bytes[end]))

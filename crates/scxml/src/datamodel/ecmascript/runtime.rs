@@ -44,6 +44,18 @@ pub(super) struct RuntimeInner {
     /// Serialized bytecode of the code of the documents run here, so that
     /// each piece is parsed once per runtime rather than once per session.
     bytecode: RefCell<Vec<DocumentBytecode>>,
+    /// The global names of a fresh context (built-ins), made on the first
+    /// snapshot taken on this runtime.
+    pub(super) builtin_globals: RefCell<Option<Rc<BuiltinGlobals>>>,
+}
+
+/// What the global object of a context holds before any session code runs.
+#[derive(Debug, Default)]
+pub(super) struct BuiltinGlobals {
+    /// String-keyed property names.
+    pub(super) names: std::collections::HashSet<String>,
+    /// Number of symbol-keyed properties.
+    pub(super) symbols: u32,
 }
 
 /// The compiled code of one document, by `CodeId` and [`Slot`].
@@ -94,6 +106,7 @@ impl JsRuntime {
                 sessions: Cell::new(0),
                 memory_limit: options.memory_limit,
                 bytecode: RefCell::new(Vec::new()),
+                builtin_globals: RefCell::new(None),
             }),
         })
     }
@@ -153,6 +166,22 @@ impl JsRuntime {
             }
         };
         cache[index].code.insert((code.0, slot), bytes);
+    }
+
+    /// The built-in globals of a fresh context, computed once per runtime
+    /// (in a throwaway context, so call it while no context is locked).
+    pub(super) fn builtin_globals(&self) -> Result<Rc<BuiltinGlobals>, DataModelError> {
+        if let Some(known) = self.inner.builtin_globals.borrow().as_ref() {
+            return Ok(Rc::clone(known));
+        }
+        let context = super::new_context(self)?;
+        let ctx = context.as_raw().as_ptr();
+        let globals = context
+            .with(|_| super::snapshot::builtin_globals(ctx))
+            .ok_or(DataModelError::OutOfMemory)?;
+        let globals = Rc::new(globals);
+        *self.inner.builtin_globals.borrow_mut() = Some(Rc::clone(&globals));
+        Ok(globals)
     }
 
     /// Whether the heap is within 1/16 of its limit (an allocation just failed).
