@@ -51,6 +51,34 @@ impl Command {
     }
 }
 
+/// What callers put on the writer's queue.
+pub(crate) enum Submission {
+    /// One command.
+    One(Command),
+    /// Commands queued together (a [`crate::Group`]): the writer puts all of
+    /// them in the same transaction, whatever the batch limit; each still
+    /// fails alone.
+    Group(Vec<Command>),
+}
+
+impl Submission {
+    /// Adds the commands to `batch`; answers how many records they hold.
+    fn add_to(self, batch: &mut Vec<Command>) -> usize {
+        match self {
+            Submission::One(command) => {
+                let records = command.records();
+                batch.push(command);
+                records
+            }
+            Submission::Group(commands) => {
+                let records = commands.iter().map(Command::records).sum();
+                batch.extend(commands);
+                records
+            }
+        }
+    }
+}
+
 /// One encoded record and what it does to the `sessions` table.
 pub(crate) struct Row {
     pub(crate) session: String,
@@ -99,7 +127,7 @@ pub(crate) fn spawn(
     conn: Connection,
     config: Config,
     counters: Arc<Counters>,
-    queue: Receiver<Command>,
+    queue: Receiver<Submission>,
 ) -> Result<JoinHandle<()>, Error> {
     let checkpointer = if config.background_checkpoint {
         Some(Checkpointer::spawn(&config, Arc::clone(&counters))?)
@@ -134,7 +162,7 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, queue: Receiver<Command>) {
+    fn run(mut self, queue: Receiver<Submission>) {
         let mut batch = Vec::new();
         'serve: loop {
             let first = match self.idle_wait() {
@@ -149,14 +177,10 @@ impl Writer {
                 },
             };
             if let Some(first) = first {
-                let mut records = first.records();
-                batch.push(first);
+                let mut records = first.add_to(&mut batch);
                 while records < self.config.max_batch {
                     match queue.try_recv() {
-                        Ok(command) => {
-                            records += command.records();
-                            batch.push(command);
-                        }
+                        Ok(submission) => records += submission.add_to(&mut batch),
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }

@@ -316,6 +316,49 @@ fn concurrent_writers_are_group_committed_and_all_durable() {
 }
 
 #[test]
+fn a_group_commits_in_one_transaction_and_its_members_fail_alone() {
+    let scratch = Scratch::new("group");
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::new(scratch.db());
+    // Smaller than the group: a group is never split.
+    config.max_batch = 2;
+    let seen = Arc::clone(&batches);
+    config.observer = Some(Arc::new(move |report: &journal::BatchReport| {
+        seen.lock()
+            .unwrap()
+            .push((report.commands, report.records, report.failed));
+    }));
+    let journal = Journal::open(config).unwrap();
+    let (s, source) = start(None, 0);
+    journal
+        .start("s1", s.clone(), Arc::clone(&source))
+        .wait()
+        .unwrap();
+    batches.lock().unwrap().clear();
+
+    let mut group = journal.group();
+    let started = group.start("s2", s, source);
+    let first = group.append(event("s1", 1, "a", 1));
+    let duplicate = group.append(event("s1", 1, "again", 1));
+    // Its session's start is earlier in the same group.
+    let second = group.append(event("s2", 1, "b", 1));
+    assert_eq!(group.len(), 4);
+    // Nothing is queued before the group is submitted.
+    assert!(!first.is_done());
+    group.submit();
+    started.wait().unwrap();
+    first.wait().unwrap();
+    assert!(matches!(
+        duplicate.wait(),
+        Err(Error::DuplicateRecord { seq: 1, .. })
+    ));
+    second.wait().unwrap();
+    assert_eq!(*batches.lock().unwrap(), [(4, 3, 1)]);
+    assert_eq!(journal.records("s1", 1).unwrap(), [event("s1", 1, "a", 1)]);
+    assert_eq!(journal.records("s2", 1).unwrap(), [event("s2", 1, "b", 1)]);
+}
+
+#[test]
 fn a_ticket_is_a_future() {
     let scratch = Scratch::new("future");
     let journal = scratch.open();
