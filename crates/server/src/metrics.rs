@@ -4,7 +4,7 @@
 //! The metric handles are atomics shared by the HTTP handlers and the worker
 //! threads; only encoding takes the registry's lock.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -29,6 +29,14 @@ pub(crate) struct Metrics {
     pub(crate) macrostep_seconds: Histogram,
     /// Commands waiting for each worker.
     pub(crate) queue_depth: Family<WorkerLabel, Gauge>,
+    /// How long a worker waits for the inputs it journaled in one group to
+    /// be durable (queueing behind other batches, writing, fsync).
+    pub(crate) journal_wait_seconds: Histogram,
+    /// One journal transaction, `BEGIN` to the end of `COMMIT` (fsync
+    /// included), as the journal's writer thread measures it.
+    pub(crate) journal_commit_seconds: Histogram,
+    /// Records per journal transaction.
+    pub(crate) journal_batch_records: Histogram,
 }
 
 /// The `worker` label.
@@ -46,6 +54,11 @@ impl Metrics {
         // 20 µs to ~1.3 s.
         let macrostep_seconds = Histogram::new(exponential_buckets(0.000_02, 2.0, 17));
         let queue_depth = Family::<WorkerLabel, Gauge>::default();
+        // 50 µs to ~1.6 s.
+        let journal_wait_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        let journal_commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        // 1 to 4096 records.
+        let journal_batch_records = Histogram::new(exponential_buckets(1.0, 2.0, 13));
         let mut registry = Registry::default();
         registry.register(
             "orca_sessions_active",
@@ -77,6 +90,21 @@ impl Metrics {
             "Commands waiting for each worker thread",
             queue_depth.clone(),
         );
+        registry.register(
+            "orca_journal_wait_seconds",
+            "Time a worker waits for the inputs it journaled together to be durable",
+            journal_wait_seconds.clone(),
+        );
+        registry.register(
+            "orca_journal_commit_seconds",
+            "Journal transactions, BEGIN to the end of COMMIT with its fsync",
+            journal_commit_seconds.clone(),
+        );
+        registry.register(
+            "orca_journal_batch_records",
+            "Records per journal transaction",
+            journal_batch_records.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             sessions_active,
@@ -85,7 +113,21 @@ impl Metrics {
             events_in,
             macrostep_seconds,
             queue_depth,
+            journal_wait_seconds,
+            journal_commit_seconds,
+            journal_batch_records,
         }
+    }
+
+    /// The journal's observer: each committed batch into the histograms
+    /// (called on the journal's writer thread; two atomic updates).
+    pub(crate) fn journal_observer(&self) -> journal::Observer {
+        let commit = self.journal_commit_seconds.clone();
+        let records = self.journal_batch_records.clone();
+        Arc::new(move |report: &journal::BatchReport| {
+            commit.observe(report.commit.as_secs_f64());
+            records.observe(report.records as f64);
+        })
     }
 
     /// The gauge of worker `index`'s queue.

@@ -13,6 +13,12 @@
 //! the HTTP request that carried an event is answered after its macrostep,
 //! hence after its record is durable.
 //!
+//! Events and starts that arrive by HTTP take a faster path with the same
+//! promise: the worker journals a whole batch of them ahead of delivery in
+//! one group commit (`worker::batch`; [`PersistSession::journal_ahead`] and
+//! [`JournaledStart`]), and the machine then takes each with the time and
+//! sequence number it was journaled with, writing nothing more.
+//!
 //! What is journaled: top-level sessions started by the server whose
 //! document does not say `_persist="false"` on `<scxml>` (ORS). Invoked
 //! children are not journaled on their own: at recovery the parent's replay
@@ -52,6 +58,45 @@ pub(crate) struct StartInfo {
     /// When the start was requested and, if scheduled, for when.
     pub(crate) created: Timestamp,
     pub(crate) scheduled: Option<Timestamp>,
+    /// Set when the worker journaled the start itself, in a group commit
+    /// (see `worker::batch`): the session runs with this seed and starts at
+    /// this time, and writes no start record.
+    pub(crate) journaled: Option<JournaledStart>,
+}
+
+/// A start the worker journaled before creating the session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JournaledStart {
+    /// The `Math.random()` seed in the record.
+    pub(crate) seed: u64,
+    /// The time of the initial macrostep in the record.
+    pub(crate) at: Timestamp,
+}
+
+/// The start record of a top-level session of the server.
+pub(crate) fn start_record(
+    src: String,
+    hash: ContentHash,
+    params: &[(String, Data)],
+    seed: u64,
+    at: Timestamp,
+    scheduled: Option<Timestamp>,
+) -> Start {
+    Start {
+        document: DocumentRef {
+            url: Some(src),
+            hash,
+        },
+        params: params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v)))
+            .collect(),
+        seed,
+        at,
+        scheduled,
+        parent: None,
+        host: Value::Undefined,
+    }
 }
 
 /// State the worker and its factory share (same thread).
@@ -97,6 +142,12 @@ impl PersistFactory {
     pub(crate) fn new(inner: EcmaFactory, shared: SharedRef) -> Self {
         PersistFactory { inner, shared }
     }
+
+    /// The `Math.random()` seed of the next session, for a start the worker
+    /// journals before creating it.
+    pub(crate) fn next_seed(&mut self) -> u64 {
+        self.inner.next_seed()
+    }
 }
 
 /// A session's position in its journal.
@@ -131,6 +182,61 @@ pub(crate) struct PersistSession {
     /// The start record, written by `start` with the time the initial
     /// macrostep really gets (the runner reads its clock after creating).
     pending_start: Option<(Start, Arc<str>)>,
+    /// Inputs journaled ahead of delivery (see [`Self::journal_ahead`]).
+    ahead: Ahead,
+}
+
+/// Inputs of one session that the worker journaled in a group commit before
+/// handing them to the runner (`worker::batch`), so that several requests
+/// share one fsync.
+#[derive(Default)]
+struct Ahead {
+    /// The time of the initial macrostep, when the start was journaled so.
+    start_at: Option<Timestamp>,
+    /// Events journaled and enqueued, oldest first, with their journaled
+    /// time. The runner's queue holds the same events: the worker only
+    /// journals ahead for a session whose queue is empty, so they are the
+    /// next events the runner hands over.
+    events: VecDeque<(Timestamp, Event)>,
+    /// Events taken from `events` before the runner handed them over (an
+    /// input that is not a queued event came first); their copies still in
+    /// the runner's queue are skipped.
+    taken: usize,
+}
+
+impl PersistSession {
+    /// Makes `event`, about to be enqueued for this session, its next
+    /// journaled input, and answers the record for the worker to append in
+    /// its group; the caller must not enqueue it before the record is
+    /// durable. The session will process it with `at` as its time. `None`
+    /// when the session is not journaled, or has ended.
+    pub(crate) fn journal_ahead(&mut self, event: &Event, at: Timestamp) -> Option<Record> {
+        let log = self.log.as_mut().filter(|l| !l.ended)?;
+        let record = Record::new(
+            log.id.clone(),
+            log.next_seq,
+            Entry::Event {
+                event: event.into(),
+                at,
+            },
+        );
+        log.next_seq += 1;
+        self.ahead.events.push_back((at, event.clone()));
+        Some(record)
+    }
+
+    /// Before an input other than a queued event: the events journaled
+    /// ahead precede it in the journal, so the session takes them first
+    /// (their actions are carried out with the input's). Only a termination
+    /// (ORS `<session:terminate>` from another session) or a timer can come
+    /// between journaling ahead and delivery.
+    fn catch_up(&mut self) {
+        while let Some((at, event)) = self.ahead.events.pop_front() {
+            self.ahead.taken += 1;
+            self.inner.handle_event(at, event);
+            self.after_input(at);
+        }
+    }
 }
 
 impl PersistSession {
@@ -178,7 +284,11 @@ impl SessionFactory for PersistFactory {
         if let Some(recovered) = replay {
             return self.replay(document, options, recovered, journal);
         }
-        let seed = self.inner.next_seed();
+        let journaled = start.as_ref().and_then(|s| s.journaled);
+        let seed = match journaled {
+            Some(journaled) => journaled.seed,
+            None => self.inner.next_seed(),
+        };
         let params = options.params.clone();
         let id = options.session_id.clone();
         let mut pending_start = None;
@@ -190,24 +300,13 @@ impl SessionFactory for PersistFactory {
                     source: Some((text, hash)),
                     created,
                     scheduled,
+                    journaled,
                 }),
             ) => {
-                let start = Start {
-                    document: DocumentRef {
-                        url: Some(src),
-                        hash,
-                    },
-                    params: params
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::from(v)))
-                        .collect(),
-                    seed,
-                    at: created,
-                    scheduled,
-                    parent: None,
-                    host: Value::Undefined,
-                };
-                pending_start = Some((start, text));
+                if journaled.is_none() {
+                    let start = start_record(src, hash, &params, seed, created, scheduled);
+                    pending_start = Some((start, text));
+                }
                 Some(SessionLog {
                     journal,
                     id,
@@ -225,6 +324,10 @@ impl SessionFactory for PersistFactory {
             replayed: false,
             reinvoke: VecDeque::new(),
             pending_start,
+            ahead: Ahead {
+                start_at: journaled.map(|j| j.at),
+                ..Ahead::default()
+            },
         })
     }
 
@@ -328,6 +431,7 @@ impl PersistFactory {
             replayed: true,
             reinvoke: invokes.into(),
             pending_start: None,
+            ahead: Ahead::default(),
         };
         // Ended before the crash but its end record was lost: write it now,
         // so that the session is not recovered again.
@@ -391,6 +495,12 @@ impl Machine for PersistSession {
         if self.replayed {
             return;
         }
+        if let Some(at) = self.ahead.start_at.take() {
+            // Journaled by the worker with this time.
+            self.inner.start(at);
+            self.after_input(at);
+            return;
+        }
         if let (Some((mut start, text)), Some(log)) = (self.pending_start.take(), self.log.as_ref())
         {
             start.at = now;
@@ -403,6 +513,18 @@ impl Machine for PersistSession {
     }
 
     fn handle_event(&mut self, now: Timestamp, event: Event) {
+        if self.ahead.taken > 0 {
+            // The runner's copy of an event `catch_up` took already.
+            self.ahead.taken -= 1;
+            return;
+        }
+        if let Some((at, journaled)) = self.ahead.events.pop_front() {
+            // `event` is the runner's copy of the event journaled ahead.
+            debug_assert_eq!(event.name, journaled.name);
+            self.inner.handle_event(at, journaled);
+            self.after_input(at);
+            return;
+        }
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
             log.write(Entry::Event {
                 event: (&event).into(),
@@ -414,6 +536,7 @@ impl Machine for PersistSession {
     }
 
     fn handle_timeout(&mut self, now: Timestamp) {
+        self.catch_up();
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
             log.write(Entry::Timer { at: now });
         }
@@ -422,6 +545,7 @@ impl Machine for PersistSession {
     }
 
     fn terminate(&mut self, now: Timestamp) {
+        self.catch_up();
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
             log.write(Entry::Terminated { at: now });
         }

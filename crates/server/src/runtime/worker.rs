@@ -2,12 +2,14 @@
 //! pinned to it, and the loop that serves their commands and timers.
 //!
 //! The loop waits on its channel with a timeout equal to its next timer (a
-//! delayed `<send>` of any session, or a scheduled start), takes a batch of
-//! commands, then fires what is due. Each event is processed as soon as it
-//! is taken (one macrostep, then whatever the worker's sessions do in
-//! consequence until idle) and answered then, so an HTTP event request is
-//! answered after the session saw it. Invoked children stay on their
-//! parent's worker, inside the runner.
+//! delayed `<send>` of any session, or a scheduled start), takes every
+//! command waiting (up to [`BATCH`]), serves them, then fires what is due.
+//! Events and starts are served in groups ([`batch`]): their inputs are
+//! journaled together and fsync'd once, then the sessions process them
+//! (until the worker is idle) and the requests are answered, so an HTTP
+//! event request is answered after its record is durable and the session
+//! saw it. Invoked children stay on their parent's worker, inside the
+//! runner.
 //!
 //! `#_scxml_<id>` to a session of another worker goes through the runner's
 //! gateway ([`Peers`]): the id names the worker, the event goes to that
@@ -40,6 +42,8 @@ use tokio::sync::oneshot;
 
 use super::persist::{Documents, PersistFactory, Shared, SharedRef, Sources, StartInfo, TraceStep};
 
+mod batch;
+
 use super::{Filter, Mailboxes, SessionError, SessionInfo, Snapshot, StartRequest, Status};
 use crate::metrics::Metrics;
 
@@ -47,8 +51,9 @@ use crate::metrics::Metrics;
 /// rather than 404); older ones are forgotten.
 const REMEMBERED_ENDED: usize = 1000;
 
-/// Commands taken in one turn before timers get their chance.
-const BATCH: usize = 64;
+/// Commands taken in one turn before timers get their chance; the events
+/// and starts among them share one journal commit.
+const BATCH: usize = 256;
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
@@ -159,6 +164,9 @@ pub(crate) struct WorkerSetup {
     pub(crate) journal: Option<Journal>,
     /// Live sessions of this worker found in the journal.
     pub(crate) recovered: Vec<Recovered>,
+    /// Workers still recovering; this one counts itself out when done
+    /// (if it had sessions to recover).
+    pub(crate) recovering: Arc<AtomicUsize>,
     /// Where the ids of this run's sessions start (past every earlier run's).
     pub(crate) first_number: u64,
     pub(crate) peers: Arc<Peers>,
@@ -285,19 +293,20 @@ impl Worker {
             let Ok(first) = first else {
                 return;
             };
-            if !self.handle(first) {
-                return;
-            }
-            for _ in 1..BATCH {
+            let mut commands = vec![first];
+            let mut disconnected = false;
+            while commands.len() < BATCH {
                 match self.setup.receiver.try_recv() {
-                    Ok(command) => {
-                        if !self.handle(command) {
-                            return;
-                        }
-                    }
+                    Ok(command) => commands.push(command),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
                 }
+            }
+            if !self.handle_batch(commands) || disconnected {
+                return;
             }
             self.tick();
         }
@@ -330,7 +339,6 @@ impl Worker {
 
     /// Handles one command; `false` to stop.
     fn handle(&mut self, command: Command) -> bool {
-        self.setup.queue.dec();
         match command {
             Command::Start { request, reply } => {
                 let _ = reply.send(self.start(request));
@@ -389,6 +397,7 @@ impl Worker {
             source,
             created,
             scheduled,
+            journaled: None,
         });
     }
 
@@ -414,6 +423,7 @@ impl Worker {
         }
         self.settle();
         if count > 0 {
+            self.setup.recovering.fetch_sub(1, Ordering::SeqCst);
             tracing::info!(
                 sessions = count - failed,
                 failed,
@@ -477,7 +487,7 @@ impl Worker {
             at,
         } = request;
         let now = self.runner.now();
-        let mut entry = Entry {
+        let entry = Entry {
             key: None,
             src,
             status: Status::Scheduled,
@@ -516,17 +526,24 @@ impl Worker {
             .runner
             .spawn(document, params)
             .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+        let id = self.started(key, entry);
+        self.settle();
+        Ok(id)
+    }
+
+    /// Registers a top-level session the runner has just spawned; answers
+    /// its id.
+    fn started(&mut self, key: SessionKey, mut entry: Entry) -> String {
         let id = self.runner.session_id(key).unwrap_or_default().to_owned();
         entry.key = Some(key);
         entry.status = Status::Running;
-        entry.started = Some(now);
+        entry.started = Some(entry.created);
         self.sessions.insert(id.clone(), entry);
         self.by_key.insert(key, id.clone());
         self.setup.metrics.sessions_active.inc();
         self.setup.metrics.sessions_started.inc();
         tracing::info!(session = %id, "session started");
-        self.settle();
-        Ok(id)
+        id
     }
 
     fn start_scheduled(&mut self, scheduled: Scheduled) {
