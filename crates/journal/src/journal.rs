@@ -40,7 +40,8 @@ pub struct Config {
     /// Checkpoint from a background thread (true) or let each commit that
     /// crosses SQLite's 1000-page threshold do it inline (false).
     pub background_checkpoint: bool,
-    /// Bytes of payload written between background checkpoints.
+    /// Size of the WAL (its frames, whole pages) past which the background
+    /// checkpointer is woken after a commit.
     pub checkpoint_bytes: usize,
     /// Called by the writer after each batch (for metrics); it runs on the
     /// writer thread, so it must be quick.
@@ -49,7 +50,8 @@ pub struct Config {
 
 impl Config {
     /// Defaults for a database at `path`: batches of up to 4096 records,
-    /// ended sessions deleted at once, background checkpoints every 4 MiB.
+    /// ended sessions deleted at once, a background checkpoint whenever the
+    /// WAL passes 4 MiB.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Config {
             path: path.into(),
