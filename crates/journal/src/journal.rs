@@ -41,7 +41,11 @@ pub struct Config {
     /// crosses SQLite's 1000-page threshold do it inline (false).
     pub background_checkpoint: bool,
     /// Size of the WAL (its frames, whole pages) past which the background
-    /// checkpointer is woken after a commit.
+    /// checkpointer is woken after a commit. A checkpoint copies the newest
+    /// version of each page the WAL holds, so a larger WAL copies a page
+    /// rewritten by many commits (a busy session's last leaf) once rather
+    /// than once per checkpoint; it costs WAL space and, after a crash, the
+    /// time to read the WAL again at open.
     pub checkpoint_bytes: usize,
     /// Called by the writer after each batch (for metrics); it runs on the
     /// writer thread, so it must be quick.
@@ -51,7 +55,7 @@ pub struct Config {
 impl Config {
     /// Defaults for a database at `path`: batches of up to 4096 records,
     /// ended sessions deleted at once, a background checkpoint whenever the
-    /// WAL passes 4 MiB.
+    /// WAL passes 64 MiB.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Config {
             path: path.into(),
@@ -60,7 +64,7 @@ impl Config {
             compact_interval: Duration::from_secs(60),
             prune_on_snapshot: false,
             background_checkpoint: true,
-            checkpoint_bytes: 4 << 20,
+            checkpoint_bytes: 64 << 20,
             observer: None,
         }
     }
