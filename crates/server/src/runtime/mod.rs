@@ -435,10 +435,19 @@ impl Runtime {
     ) -> Result<T, SessionError> {
         let handle = &self.workers[worker];
         let (reply, answer) = oneshot::channel();
+        // Counted in before sending: the worker counts it out when it takes
+        // it, which may be before `try_send` returns.
+        handle.queue.inc();
         match handle.sender.try_send(command(reply)) {
-            Ok(()) => handle.queue.inc(),
-            Err(TrySendError::Full(_)) => return Err(SessionError::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(SessionError::ShuttingDown),
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                handle.queue.dec();
+                return Err(SessionError::Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                handle.queue.dec();
+                return Err(SessionError::ShuttingDown);
+            }
         };
         // A dropped reply means the worker stopped before answering.
         answer.await.unwrap_or(Err(SessionError::ShuttingDown))

@@ -577,6 +577,21 @@ mod tests {
         assert_eq!(journaled(&reader, &b), seen_b);
         assert_eq!(journaled(&reader, &a), seen(&runtime, &a).await);
 
+        // The metrics saw it: every command counted out of the queue, the
+        // worker's waits and the journal's batches in their histograms.
+        let text = metrics.encode();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {text}"))
+        };
+        assert_eq!(value("orca_worker_queue_depth{worker=\"0\"}"), 0.0);
+        assert!(value("orca_journal_wait_seconds_count") >= 2.0);
+        assert!(value("orca_journal_commit_seconds_count") >= 2.0);
+        // Two starts, the events from requests and those A relayed to B.
+        let records = 2 + (2 * EACH + 1) + EACH;
+        assert_eq!(value("orca_journal_batch_records_sum"), records as f64);
+
         // Replay gives the same order.
         assert!(runtime.shutdown(Duration::from_secs(30)).await);
         drop(runtime);
