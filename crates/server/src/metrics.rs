@@ -24,8 +24,10 @@ pub(crate) struct Metrics {
     pub(crate) sessions_ended: Counter,
     /// External events accepted through the API.
     pub(crate) events_in: Counter,
-    /// Time to process one API event: its macrostep and whatever the
-    /// sessions of the worker did as a consequence, until idle.
+    /// Time to process one API event: from handing it (with the other
+    /// inputs journaled in the same group) to the sessions until the worker
+    /// is idle — its macrostep, the others', and whatever the sessions of
+    /// the worker did as a consequence.
     pub(crate) macrostep_seconds: Histogram,
     /// Commands waiting for each worker.
     pub(crate) queue_depth: Family<WorkerLabel, Gauge>,
@@ -82,7 +84,7 @@ impl Metrics {
         );
         registry.register(
             "orca_macrostep_seconds",
-            "Time to process one API event until its worker is idle",
+            "Time from handing an API event (with the rest of its group) to the sessions until its worker is idle",
             macrostep_seconds.clone(),
         );
         registry.register(
