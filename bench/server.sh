@@ -65,7 +65,7 @@ field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
 metric() { curl -s "$url/metrics" | awk -v name="$1" '$1 == name {print $2}'; }
-row() { printf '| %-52s | %16s | %9s | %9s | %-11s |\n' "$@"; }
+row() { printf '| %-58s | %16s | %9s | %9s | %-11s |\n' "$@"; }
 
 results=()
 note() { results+=("$(row "$@")"); }
@@ -85,10 +85,13 @@ for journal in true false; do
         "$(echo "$line" | field per_second) ev/s" \
         "$(echo "$line" | field p50_ms) ms" "$(echo "$line" | field p99_ms) ms" "$before→$after"
     if [ "$journal" = true ]; then
+        # Over the whole run (starts and warm-up included).
         batches=$(metric orca_journal_batch_records_count)
         records=$(metric orca_journal_batch_records_sum)
-        note "  journal: records per commit (mean)" \
-            "$(python3 -c "print(f'{$records / max($batches, 1):.1f}')")" "" "" ""
+        commit=$(metric orca_journal_commit_seconds_sum)
+        note "  journal commits: mean records, mean time (fsync incl.)" \
+            "$(python3 -c "n = max($batches, 1); print(f'{$records / n:.1f}, {$commit * 1e3 / n:.2f} ms')")" \
+            "" "" ""
     fi
     stop
 done
