@@ -20,6 +20,8 @@
 //! [`super::persist`]) and the worker re-creates the live sessions of its
 //! index from the journal before serving.
 
+mod batch;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, TryRecvError};
@@ -41,8 +43,6 @@ use scxml::{Data, Document, Event, Outcome, Timestamp};
 use tokio::sync::oneshot;
 
 use super::persist::{Documents, PersistFactory, Shared, SharedRef, Sources, StartInfo, TraceStep};
-
-mod batch;
 
 use super::{Filter, Mailboxes, SessionError, SessionInfo, Snapshot, StartRequest, Status};
 use crate::metrics::Metrics;
