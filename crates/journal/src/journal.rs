@@ -16,7 +16,7 @@ use crate::error::Error;
 use crate::record::{ContentHash, DocumentRef, Entry, Record, Snapshot, Start};
 use crate::schema;
 use crate::ticket::{self, Ticket};
-use crate::writer::{self, Command, Counters, Effect, Row, SnapshotRow};
+use crate::writer::{self, Command, Counters, Effect, Row, SnapshotRow, Submission};
 
 /// Settings of a [`Journal`].
 #[derive(Clone)]
@@ -40,7 +40,12 @@ pub struct Config {
     /// Checkpoint from a background thread (true) or let each commit that
     /// crosses SQLite's 1000-page threshold do it inline (false).
     pub background_checkpoint: bool,
-    /// Bytes of payload written between background checkpoints.
+    /// Size of the WAL (its frames, whole pages) past which the background
+    /// checkpointer is woken after a commit. A checkpoint copies the newest
+    /// version of each page the WAL holds, so a larger WAL copies a page
+    /// rewritten by many commits (a busy session's last leaf) once rather
+    /// than once per checkpoint; it costs WAL space and, after a crash, the
+    /// time to read the WAL again at open.
     pub checkpoint_bytes: usize,
     /// Called by the writer after each batch (for metrics); it runs on the
     /// writer thread, so it must be quick.
@@ -49,7 +54,8 @@ pub struct Config {
 
 impl Config {
     /// Defaults for a database at `path`: batches of up to 4096 records,
-    /// ended sessions deleted at once, background checkpoints every 4 MiB.
+    /// ended sessions deleted at once, a background checkpoint whenever the
+    /// WAL passes 64 MiB.
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Config {
             path: path.into(),
@@ -58,7 +64,7 @@ impl Config {
             compact_interval: Duration::from_secs(60),
             prune_on_snapshot: false,
             background_checkpoint: true,
-            checkpoint_bytes: 4 << 20,
+            checkpoint_bytes: 64 << 20,
             observer: None,
         }
     }
@@ -210,17 +216,13 @@ impl Journal {
     /// and `source` under `start.document.hash` (stored once per hash).
     /// `source` must be the text whose [`ContentHash`] is in `start`.
     pub fn start(&self, session: &str, start: Start, source: Arc<str>) -> Ticket {
-        debug_assert_eq!(ContentHash::of(source.as_bytes()), start.document.hash);
-        let effect = Effect::Start {
-            hash: start.document.hash,
-            url: start.document.url.clone(),
-            source,
-        };
-        let row = match encode_row(session, 0, &Entry::Started(start), effect) {
-            Ok(row) => row,
-            Err(e) => return ticket::resolved(Err(e)),
-        };
-        self.submit_rows(vec![row])
+        match start_command(session, start, source) {
+            Ok((command, ticket)) => {
+                self.submit(Submission::One(command));
+                ticket
+            }
+            Err(ticket) => ticket,
+        }
     }
 
     /// Journals one input of a started session (anything but
@@ -231,25 +233,23 @@ impl Journal {
 
     /// Journals several inputs in one command: all commit or none does.
     pub fn append_all(&self, records: Vec<Record>) -> Ticket {
-        let mut rows = Vec::with_capacity(records.len());
-        for record in records {
-            let effect = match record.entry {
-                Entry::Started(_) => {
-                    return ticket::resolved(Err(Error::Misuse {
-                        session: record.session,
-                        seq: record.seq,
-                        reason: "a start record goes through Journal::start",
-                    }))
-                }
-                Entry::Ended { .. } => Effect::End,
-                _ => Effect::None,
-            };
-            match encode_row(&record.session, record.seq, &record.entry, effect) {
-                Ok(row) => rows.push(row),
-                Err(e) => return ticket::resolved(Err(e)),
+        match append_command(records) {
+            Ok((command, ticket)) => {
+                self.submit(Submission::One(command));
+                ticket
             }
+            Err(ticket) => ticket,
         }
-        self.submit_rows(rows)
+    }
+
+    /// Starts a [`Group`]: starts and appends of any sessions, queued
+    /// together when it is submitted, so that they commit in one
+    /// transaction (one fsync) with their own tickets.
+    pub fn group(&self) -> Group {
+        Group {
+            journal: self.clone(),
+            commands: Vec::new(),
+        }
     }
 
     /// Stores a snapshot of a session; older snapshots of it are dropped.
@@ -264,7 +264,7 @@ impl Journal {
             }
         };
         let (ticket, done) = ticket::pair();
-        self.submit(Command::Snapshot {
+        self.submit(Submission::One(Command::Snapshot {
             row: SnapshotRow {
                 session: snapshot.session.clone(),
                 seq: snapshot.seq,
@@ -272,7 +272,7 @@ impl Journal {
                 payload,
             },
             done,
-        });
+        }));
         ticket
     }
 
@@ -280,10 +280,10 @@ impl Journal {
     /// snapshots and unused documents with it), in one transaction.
     pub fn compact(&self, before: Timestamp) -> Ticket<CompactReport> {
         let (ticket, done) = ticket::pair();
-        self.submit(Command::Compact {
+        self.submit(Submission::One(Command::Compact {
             before_ms: before.as_millis(),
             done,
-        });
+        }));
         ticket
     }
 
@@ -472,15 +472,9 @@ impl Journal {
         self.inner.close();
     }
 
-    fn submit_rows(&self, rows: Vec<Row>) -> Ticket {
-        let (ticket, done) = ticket::pair();
-        self.submit(Command::Append { rows, done });
-        ticket
-    }
-
-    /// Queues a command; if the writer is gone, dropping the command
-    /// resolves its ticket with [`Error::Closed`].
-    fn submit(&self, command: Command) {
+    /// Queues commands; if the writer is gone, dropping them resolves their
+    /// tickets with [`Error::Closed`].
+    fn submit(&self, command: Submission) {
         let queue = self
             .inner
             .queue
@@ -524,7 +518,7 @@ impl std::fmt::Debug for Journal {
 struct Inner {
     /// The writer's queue; `None` once closed. Senders share it under a
     /// read lock (`Sender` is `Sync`); only closing takes the write lock.
-    queue: RwLock<Option<Sender<Command>>>,
+    queue: RwLock<Option<Sender<Submission>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Idle read connections (SQLite connections are not shareable between
     /// threads at once; one per concurrent reader).
@@ -557,6 +551,121 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Starts and appends of several sessions, queued together by
+/// [`submit`](Self::submit) (or when dropped) so that the writer commits
+/// them in one transaction, whatever its batch limit: one fsync for all.
+/// Each command has its own [`Ticket`] and fails alone (a duplicate
+/// sequence number of one session does not fail the others). Nothing is
+/// queued before `submit`, so wait for the tickets only after it.
+pub struct Group {
+    journal: Journal,
+    commands: Vec<Command>,
+}
+
+impl Group {
+    /// As [`Journal::start`], in the group.
+    pub fn start(&mut self, session: &str, start: Start, source: Arc<str>) -> Ticket {
+        match start_command(session, start, source) {
+            Ok((command, ticket)) => {
+                self.commands.push(command);
+                ticket
+            }
+            Err(ticket) => ticket,
+        }
+    }
+
+    /// As [`Journal::append`], in the group.
+    pub fn append(&mut self, record: Record) -> Ticket {
+        match append_command(vec![record]) {
+            Ok((command, ticket)) => {
+                self.commands.push(command);
+                ticket
+            }
+            Err(ticket) => ticket,
+        }
+    }
+
+    /// Commands in the group.
+    pub fn len(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// Whether the group holds no command.
+    pub fn is_empty(&self) -> bool {
+        self.commands.is_empty()
+    }
+
+    /// Queues the group for the writer.
+    pub fn submit(self) {
+        // Dropping does it.
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        if !self.commands.is_empty() {
+            let commands = std::mem::take(&mut self.commands);
+            self.journal.submit(Submission::Group(commands));
+        }
+    }
+}
+
+impl std::fmt::Debug for Group {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Group")
+            .field("commands", &self.commands.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The command journaling a start, or the ticket of its refusal.
+fn start_command(
+    session: &str,
+    start: Start,
+    source: Arc<str>,
+) -> Result<(Command, Ticket), Ticket> {
+    debug_assert_eq!(ContentHash::of(source.as_bytes()), start.document.hash);
+    let effect = Effect::Start {
+        hash: start.document.hash,
+        url: start.document.url.clone(),
+        source,
+    };
+    let row = encode_row(session, 0, &Entry::Started(start), effect)
+        .map_err(|e| ticket::resolved(Err(e)))?;
+    let (ticket, done) = ticket::pair();
+    Ok((
+        Command::Append {
+            rows: vec![row],
+            done,
+        },
+        ticket,
+    ))
+}
+
+/// The command appending `records` (all or nothing), or the ticket of its
+/// refusal.
+fn append_command(records: Vec<Record>) -> Result<(Command, Ticket), Ticket> {
+    let mut rows = Vec::with_capacity(records.len());
+    for record in records {
+        let effect = match record.entry {
+            Entry::Started(_) => {
+                return Err(ticket::resolved(Err(Error::Misuse {
+                    session: record.session,
+                    seq: record.seq,
+                    reason: "a start record goes through Journal::start",
+                })))
+            }
+            Entry::Ended { .. } => Effect::End,
+            _ => Effect::None,
+        };
+        let row = encode_row(&record.session, record.seq, &record.entry, effect)
+            .map_err(|e| ticket::resolved(Err(e)))?;
+        rows.push(row);
+    }
+    let (ticket, done) = ticket::pair();
+    Ok((Command::Append { rows, done }, ticket))
 }
 
 fn encode_row(session: &str, seq: u64, entry: &Entry, effect: Effect) -> Result<Row, Error> {

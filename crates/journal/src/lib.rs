@@ -56,7 +56,7 @@ mod writer;
 
 pub use error::Error;
 pub use journal::{
-    BatchReport, CompactReport, Config, Journal, Observer, Recovered, SessionInfo, Stats,
+    BatchReport, CompactReport, Config, Group, Journal, Observer, Recovered, SessionInfo, Stats,
 };
 pub use record::{
     ActiveInvoke, ContentHash, DocumentRef, Entry, EventKindRecord, EventRecord, Kind,

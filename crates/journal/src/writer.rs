@@ -12,6 +12,8 @@
 //! sequence number, an unknown session) fails alone and the rest of the
 //! batch commits.
 
+use std::cell::Cell;
+use std::os::raw::c_int;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
@@ -47,6 +49,34 @@ impl Command {
         match self {
             Command::Append { rows, .. } => rows.len(),
             Command::Snapshot { .. } | Command::Compact { .. } => 0,
+        }
+    }
+}
+
+/// What callers put on the writer's queue.
+pub(crate) enum Submission {
+    /// One command.
+    One(Command),
+    /// Commands queued together (a [`crate::Group`]): the writer puts all of
+    /// them in the same transaction, whatever the batch limit; each still
+    /// fails alone.
+    Group(Vec<Command>),
+}
+
+impl Submission {
+    /// Adds the commands to `batch`; answers how many records they hold.
+    fn add_to(self, batch: &mut Vec<Command>) -> usize {
+        match self {
+            Submission::One(command) => {
+                let records = command.records();
+                batch.push(command);
+                records
+            }
+            Submission::Group(commands) => {
+                let records = commands.iter().map(Command::records).sum();
+                batch.extend(commands);
+                records
+            }
         }
     }
 }
@@ -99,13 +129,18 @@ pub(crate) fn spawn(
     conn: Connection,
     config: Config,
     counters: Arc<Counters>,
-    queue: Receiver<Command>,
+    queue: Receiver<Submission>,
 ) -> Result<JoinHandle<()>, Error> {
     let checkpointer = if config.background_checkpoint {
         Some(Checkpointer::spawn(&config, Arc::clone(&counters))?)
     } else {
         None
     };
+    if checkpointer.is_some() {
+        // Tells `commit` how large the WAL is. SQLite's own automatic
+        // checkpoint is this hook too, and is off in this mode.
+        conn.wal_hook(Some(note_wal_frames));
+    }
     std::thread::Builder::new()
         .name("journal-writer".into())
         .spawn(move || {
@@ -114,7 +149,6 @@ pub(crate) fn spawn(
                 config,
                 counters,
                 checkpointer,
-                bytes_since_checkpoint: 0,
                 next_compaction: Instant::now(),
             }
             .run(queue)
@@ -127,14 +161,12 @@ struct Writer {
     config: Config,
     counters: Arc<Counters>,
     checkpointer: Option<Checkpointer>,
-    /// WAL bytes written since the checkpointer was last woken.
-    bytes_since_checkpoint: usize,
     /// When automatic compaction runs next (only with a retention period).
     next_compaction: Instant,
 }
 
 impl Writer {
-    fn run(mut self, queue: Receiver<Command>) {
+    fn run(mut self, queue: Receiver<Submission>) {
         let mut batch = Vec::new();
         'serve: loop {
             let first = match self.idle_wait() {
@@ -149,14 +181,10 @@ impl Writer {
                 },
             };
             if let Some(first) = first {
-                let mut records = first.records();
-                batch.push(first);
+                let mut records = first.add_to(&mut batch);
                 while records < self.config.max_batch {
                     match queue.try_recv() {
-                        Ok(command) => {
-                            records += command.records();
-                            batch.push(command);
-                        }
+                        Ok(submission) => records += submission.add_to(&mut batch),
                         Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                     }
                 }
@@ -253,11 +281,12 @@ impl Writer {
         for (command, outcome) in batch.drain(..).zip(outcomes) {
             resolve(command, outcome);
         }
-        self.bytes_since_checkpoint += bytes;
-        if self.bytes_since_checkpoint >= self.config.checkpoint_bytes {
-            if let Some(checkpointer) = &self.checkpointer {
+        if let Some(checkpointer) = &self.checkpointer {
+            // Frames, not payload: a commit writes whole pages, so a small
+            // batch grows the WAL by several pages for a few hundred bytes.
+            let frames = WAL_FRAMES.with(Cell::get);
+            if frames.saturating_mul(checkpointer.page_size) >= self.config.checkpoint_bytes {
                 checkpointer.wake();
-                self.bytes_since_checkpoint = 0;
             }
         }
     }
@@ -460,6 +489,19 @@ fn compact_in(conn: &Connection, before_ms: u64, limit: usize) -> Result<Compact
     })
 }
 
+thread_local! {
+    /// Frames in the WAL after the last commit on this thread, as SQLite's
+    /// WAL hook reports them (the writer's connection commits on the
+    /// writer thread). The hook takes a plain function, hence a thread-local.
+    static WAL_FRAMES: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The WAL hook of the writer's connection: notes the WAL's frame count.
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(usize::try_from(frames).unwrap_or(0)));
+    Ok(())
+}
+
 /// A thread that copies the WAL into the database (`PRAGMA
 /// wal_checkpoint(PASSIVE)`) when the writer says enough was written, so
 /// commits never stall on a checkpoint's copying and fsync. PASSIVE never
@@ -468,11 +510,15 @@ fn compact_in(conn: &Connection, before_ms: u64, limit: usize) -> Result<Compact
 struct Checkpointer {
     wake: SyncSender<()>,
     thread: JoinHandle<()>,
+    /// Bytes per WAL frame (one page).
+    page_size: usize,
 }
 
 impl Checkpointer {
     fn spawn(config: &Config, counters: Arc<Counters>) -> Result<Self, Error> {
         let conn = schema::open_reader(&config.path)?;
+        let page_size: i64 = conn.query_row("PRAGMA page_size", [], |row| row.get(0))?;
+        let page_size = usize::try_from(page_size).unwrap_or(4096).max(512);
         let (wake, woken) = mpsc::sync_channel::<()>(1);
         let thread = std::thread::Builder::new()
             .name("journal-checkpoint".into())
@@ -487,7 +533,11 @@ impl Checkpointer {
                 }
             })
             .map_err(|e| Error::Io(Arc::new(e)))?;
-        Ok(Checkpointer { wake, thread })
+        Ok(Checkpointer {
+            wake,
+            thread,
+            page_size,
+        })
     }
 
     /// Asks for a checkpoint; a request already pending covers this one.

@@ -658,6 +658,21 @@ impl<F: SessionFactory> Runner<F> {
         session_mut(&mut self.slots, key).map(|s| s.machine.data())
     }
 
+    /// The machine of a session, for hosts that keep state of their own in
+    /// it (the server journals inputs through its machines).
+    pub fn machine_mut(&mut self, key: SessionKey) -> Option<&mut F::Machine> {
+        session_mut(&mut self.slots, key).map(|s| &mut s.machine)
+    }
+
+    /// Whether an event [`enqueue`](Self::enqueue)d now is the next event
+    /// the session takes: it is running, has no event queued and no send
+    /// holding it. (A termination or a timer may still come first.)
+    pub fn takes_next(&self, key: SessionKey) -> bool {
+        session(&self.slots, key).is_some_and(|s| {
+            !s.finished && s.machine.is_running() && s.queue.is_empty() && s.held == 0
+        })
+    }
+
     /// The `_sessionid` of the session.
     pub fn session_id(&self, key: SessionKey) -> Option<&str> {
         session(&self.slots, key).map(|s| s.id.as_str())
@@ -1916,6 +1931,37 @@ mod tests {
         );
         assert_eq!(h.runner.in_flight(), 0);
         assert_eq!(*calls.borrow(), ["open 1", "close 1"]);
+    }
+
+    #[test]
+    fn takes_next_only_with_nothing_queued_and_no_hold() {
+        let mut h = harness(|fake, input| match (fake.name.as_str(), input) {
+            ("held", Input::Start) => {
+                fake.send_via(BASIC_HTTP_EVENT_PROCESSOR, Some("http://me/"), "a", None)
+            }
+            (_, Input::Event(e)) if e.name == "stop" => fake.finish("end", Data::Undefined),
+            _ => {}
+        });
+        echo_gateway(&mut h);
+        let idle = h.spawn("idle");
+        assert!(h.runner.takes_next(idle));
+        assert_eq!(
+            h.runner.machine_mut(idle).map(|m| m.name.clone()),
+            Some("idle".to_owned())
+        );
+        h.runner
+            .enqueue(idle, Event::external("x", Data::Undefined));
+        assert!(!h.runner.takes_next(idle));
+        h.settle();
+        assert!(h.runner.takes_next(idle));
+        let held = h.spawn("held");
+        assert!(!h.runner.takes_next(held));
+        h.settle();
+        assert!(h.runner.takes_next(held));
+        h.runner
+            .enqueue(idle, Event::external("stop", Data::Undefined));
+        h.settle();
+        assert!(!h.runner.takes_next(idle));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! The metric handles are atomics shared by the HTTP handlers and the worker
 //! threads; only encoding takes the registry's lock.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -24,8 +24,10 @@ pub(crate) struct Metrics {
     pub(crate) sessions_ended: Counter,
     /// External events accepted through the API.
     pub(crate) events_in: Counter,
-    /// Time to process one API event: its macrostep and whatever the
-    /// sessions of the worker did as a consequence, until idle.
+    /// Time to process one API event: from handing it (with the other
+    /// inputs journaled in the same group) to the sessions until the worker
+    /// is idle — its macrostep, the others', and whatever the sessions of
+    /// the worker did as a consequence.
     pub(crate) macrostep_seconds: Histogram,
     /// Commands waiting for each worker.
     pub(crate) queue_depth: Family<WorkerLabel, Gauge>,
@@ -33,6 +35,14 @@ pub(crate) struct Metrics {
     /// HTTP error or no response); refused fetches are not sent and not
     /// counted.
     pub(crate) fetch_seconds: Histogram,
+    /// How long a worker waits for the inputs it journaled in one group to
+    /// be durable (queueing behind other batches, writing, fsync).
+    pub(crate) journal_wait_seconds: Histogram,
+    /// One journal transaction, `BEGIN` to the end of `COMMIT` (fsync
+    /// included), as the journal's writer thread measures it.
+    pub(crate) journal_commit_seconds: Histogram,
+    /// Records per journal transaction.
+    pub(crate) journal_batch_records: Histogram,
 }
 
 /// The `worker` label.
@@ -52,6 +62,11 @@ impl Metrics {
         let queue_depth = Family::<WorkerLabel, Gauge>::default();
         // 1 ms to ~33 s (the default fetch time limit is 30 s).
         let fetch_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        // 50 µs to ~1.6 s.
+        let journal_wait_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        let journal_commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
+        // 1 to 4096 records.
+        let journal_batch_records = Histogram::new(exponential_buckets(1.0, 2.0, 13));
         let mut registry = Registry::default();
         registry.register(
             "orca_sessions_active",
@@ -75,7 +90,7 @@ impl Metrics {
         );
         registry.register(
             "orca_macrostep_seconds",
-            "Time to process one API event until its worker is idle",
+            "Time from handing an API event (with the rest of its group) to the sessions until its worker is idle",
             macrostep_seconds.clone(),
         );
         registry.register(
@@ -88,6 +103,21 @@ impl Metrics {
             "Time from sending an ORS session:fetch to its outcome",
             fetch_seconds.clone(),
         );
+        registry.register(
+            "orca_journal_wait_seconds",
+            "Time a worker waits for the inputs it journaled together to be durable",
+            journal_wait_seconds.clone(),
+        );
+        registry.register(
+            "orca_journal_commit_seconds",
+            "Journal transactions, BEGIN to the end of COMMIT with its fsync",
+            journal_commit_seconds.clone(),
+        );
+        registry.register(
+            "orca_journal_batch_records",
+            "Records per journal transaction",
+            journal_batch_records.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             fetch_seconds,
@@ -97,7 +127,21 @@ impl Metrics {
             events_in,
             macrostep_seconds,
             queue_depth,
+            journal_wait_seconds,
+            journal_commit_seconds,
+            journal_batch_records,
         }
+    }
+
+    /// The journal's observer: each committed batch into the histograms
+    /// (called on the journal's writer thread; two atomic updates).
+    pub(crate) fn journal_observer(&self) -> journal::Observer {
+        let commit = self.journal_commit_seconds.clone();
+        let records = self.journal_batch_records.clone();
+        Arc::new(move |report: &journal::BatchReport| {
+            commit.observe(report.commit.as_secs_f64());
+            records.observe(report.records as f64);
+        })
     }
 
     /// The gauge of worker `index`'s queue.

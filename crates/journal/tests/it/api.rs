@@ -329,6 +329,68 @@ fn concurrent_writers_are_group_committed_and_all_durable() {
 }
 
 #[test]
+fn a_group_commits_in_one_transaction_and_its_members_fail_alone() {
+    let scratch = Scratch::new("group");
+    let batches = Arc::new(Mutex::new(Vec::new()));
+    let mut config = Config::new(scratch.db());
+    // Smaller than the group: a group is never split.
+    config.max_batch = 2;
+    let seen = Arc::clone(&batches);
+    config.observer = Some(Arc::new(move |report: &journal::BatchReport| {
+        seen.lock()
+            .unwrap()
+            .push((report.commands, report.records, report.failed));
+    }));
+    let journal = Journal::open(config).unwrap();
+    let (s, source) = start(None, 0);
+    journal
+        .start("s1", s.clone(), Arc::clone(&source))
+        .wait()
+        .unwrap();
+    batches.lock().unwrap().clear();
+
+    let mut group = journal.group();
+    let started = group.start("s2", s, source);
+    let first = group.append(event("s1", 1, "a", 1));
+    let duplicate = group.append(event("s1", 1, "again", 1));
+    // Its session's start is earlier in the same group.
+    let second = group.append(event("s2", 1, "b", 1));
+    assert_eq!(group.len(), 4);
+    // Nothing is queued before the group is submitted.
+    assert!(!first.is_done());
+    group.submit();
+    started.wait().unwrap();
+    first.wait().unwrap();
+    assert!(matches!(
+        duplicate.wait(),
+        Err(Error::DuplicateRecord { seq: 1, .. })
+    ));
+    second.wait().unwrap();
+    assert_eq!(*batches.lock().unwrap(), [(4, 3, 1)]);
+    assert_eq!(journal.records("s1", 1).unwrap(), [event("s1", 1, "a", 1)]);
+    assert_eq!(journal.records("s2", 1).unwrap(), [event("s2", 1, "b", 1)]);
+}
+
+#[test]
+fn the_wal_is_checkpointed_by_its_size_not_by_payload() {
+    let scratch = Scratch::new("checkpoint");
+    let mut config = Config::new(scratch.db());
+    // Small commits write whole pages: 300 commits of a ~60-byte record
+    // carry 18 KB of payload but put over a megabyte of frames in the WAL.
+    config.checkpoint_bytes = 64 << 10;
+    let journal = Journal::open(config).unwrap();
+    let (s, source) = start(None, 0);
+    journal.start("s1", s, source).wait().unwrap();
+    for seq in 1..=300 {
+        journal.append(event("s1", seq, "e", seq)).wait().unwrap();
+    }
+    // Closing lets the checkpointer finish what it was woken for.
+    journal.close();
+    assert!(journal.stats().checkpoints > 0, "{:?}", journal.stats());
+    assert_eq!(journal.records("s1", 0).unwrap().len(), 301);
+}
+
+#[test]
 fn a_ticket_is_a_future() {
     let scratch = Scratch::new("future");
     let journal = scratch.open();

@@ -26,15 +26,21 @@ async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /ready`: the server takes new sessions (not while shutting down).
+/// `GET /ready`: the server takes new sessions (not while shutting down)
+/// and every journaled session is back (not while recovering).
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    if state.runtime.is_accepting() {
-        (StatusCode::OK, Json(json!({"status": "ready"})))
-    } else {
+    if !state.runtime.is_accepting() {
         (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({"status": "shutting_down"})),
         )
+    } else if !state.runtime.is_recovered() {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "recovering"})),
+        )
+    } else {
+        (StatusCode::OK, Json(json!({"status": "ready"})))
     }
 }
 

@@ -173,10 +173,14 @@ impl Notifier {
         if !inbox.send(message) {
             return false;
         }
-        // A full queue means the worker is busy and runs its runner (which
-        // takes in the inbox) before it waits again.
-        if wake.try_send(Command::Wake).is_ok() {
-            self.metrics.queue_gauge(self.index).inc();
+        // Counted in before sending: the worker counts it out when it takes
+        // it, which may be before `try_send` returns. A full queue means the
+        // worker is busy and runs its runner (which takes in the inbox)
+        // before it waits again.
+        let queue = self.metrics.queue_gauge(self.index);
+        queue.inc();
+        if wake.try_send(Command::Wake).is_err() {
+            queue.dec();
         }
         true
     }
@@ -294,16 +298,21 @@ impl ActionGateway {
                 id: target.clone(),
                 reply,
             };
+            // Counted in before sending, as `Notifier::notify` does.
+            let queue = services.metrics.queue_gauge(index);
+            queue.inc();
             match commands.try_send(command) {
-                Ok(()) => {
-                    services.metrics.queue_gauge(index).inc();
-                }
+                Ok(()) => {}
                 Err(TrySendError::Full(_)) => {
+                    queue.dec();
                     return Err(Refusal::Execution(format!(
                         "the worker of session {target} is busy"
-                    )))
+                    )));
                 }
-                Err(TrySendError::Disconnected(_)) => return Err(no_session()),
+                Err(TrySendError::Disconnected(_)) => {
+                    queue.dec();
+                    return Err(no_session());
+                }
             }
         }
         let notifier = services.notifier(self.index);

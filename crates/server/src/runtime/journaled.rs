@@ -52,6 +52,22 @@ pub(crate) struct ChildDocument {
 }
 
 impl JournaledDocument {
+    /// The document of a top-level session, stored as `text` under
+    /// `reference`.
+    pub(crate) fn top_level(
+        reference: DocumentRef,
+        text: &Arc<str>,
+        document: &Arc<Document>,
+    ) -> Self {
+        JournaledDocument {
+            reference,
+            text: Arc::clone(text),
+            inline: Vec::new(),
+            name: None,
+            document: Arc::clone(document),
+        }
+    }
+
     /// Where the document of a child invoked by the session running `self`
     /// is, for its start record; `None` when it cannot be found again (an
     /// inline document this one does not contain).

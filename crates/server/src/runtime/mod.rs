@@ -178,6 +178,8 @@ pub struct Runtime {
     /// Sessions running or scheduled on all workers, against `max_sessions`.
     sessions: Arc<AtomicUsize>,
     accepting: AtomicBool,
+    /// Workers still re-creating their sessions from the journal.
+    recovering: Arc<AtomicUsize>,
     max_sessions: usize,
     mailbox_depth: usize,
     /// How long a request waits for its `<ws:response>`.
@@ -227,9 +229,20 @@ impl Mailboxes {
 impl Runtime {
     /// Starts the worker threads.
     pub(crate) fn new(config: &Config, metrics: Arc<Metrics>) -> std::io::Result<Runtime> {
+        Self::with_observer(config, metrics, None)
+    }
+
+    /// Starts the worker threads; `observer` is also told of each journal
+    /// batch, on the journal's writer thread, after its commit and before
+    /// its tickets resolve (tests hold batches there).
+    pub(crate) fn with_observer(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        observer: Option<journal::Observer>,
+    ) -> std::io::Result<Runtime> {
         let count = config.worker_count();
         let (journal, nonce, first_number, mut recovered) = if config.journal {
-            open_journal(config, count)?
+            open_journal(config, count, &metrics, observer)?
         } else {
             let nonce = format!("{:016X}", random_u64());
             (None, nonce, 1, (0..count).map(|_| Vec::new()).collect())
@@ -247,6 +260,9 @@ impl Runtime {
             config.limits.max_sessions,
             config.fetch.policy().map_err(invalid)?,
         )?);
+        let recovering = Arc::new(AtomicUsize::new(
+            recovered.iter().filter(|r| !r.is_empty()).count(),
+        ));
         // Invoked documents resolve against their parent's URL: over HTTP for
         // documents fetched over HTTP (never a local file for those).
         let loader = crate::document::HttpLoader::new(
@@ -270,6 +286,7 @@ impl Runtime {
                 sessions: Arc::clone(&sessions),
                 journal: journal.clone(),
                 recovered: std::mem::take(recovered),
+                recovering: Arc::clone(&recovering),
                 first_number,
                 peers: Arc::clone(&peers),
                 wake: sender.clone(),
@@ -293,6 +310,7 @@ impl Runtime {
             next_worker: AtomicUsize::new(0),
             sessions,
             accepting: AtomicBool::new(true),
+            recovering,
             max_sessions: config.limits.max_sessions,
             mailbox_depth: config.limits.mailbox_depth,
             request_timeout: config.request_timeout(),
@@ -440,6 +458,12 @@ impl Runtime {
         self.accepting.load(Ordering::SeqCst)
     }
 
+    /// Whether every worker has re-created its sessions from the journal
+    /// (until then, requests for them wait behind the recovery).
+    pub fn is_recovered(&self) -> bool {
+        self.recovering.load(Ordering::SeqCst) == 0
+    }
+
     /// Refuses new sessions from now on; running ones go on.
     pub fn stop_accepting(&self) {
         self.accepting.store(false, Ordering::SeqCst);
@@ -488,10 +512,19 @@ impl Runtime {
     ) -> Result<T, SessionError> {
         let handle = &self.workers[worker];
         let (reply, answer) = oneshot::channel();
+        // Counted in before sending: the worker counts it out when it takes
+        // it, which may be before `try_send` returns.
+        handle.queue.inc();
         match handle.sender.try_send(command(reply)) {
-            Ok(()) => handle.queue.inc(),
-            Err(TrySendError::Full(_)) => return Err(SessionError::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(SessionError::ShuttingDown),
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                handle.queue.dec();
+                return Err(SessionError::Busy);
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                handle.queue.dec();
+                return Err(SessionError::ShuttingDown);
+            }
         };
         // A dropped reply means the worker stopped before answering.
         answer.await.unwrap_or(Err(SessionError::ShuttingDown))
@@ -510,6 +543,8 @@ impl Runtime {
 fn open_journal(
     config: &Config,
     count: usize,
+    metrics: &Metrics,
+    observer: Option<journal::Observer>,
 ) -> std::io::Result<(
     Option<journal::Journal>,
     String,
@@ -534,8 +569,16 @@ fn open_journal(
         .unwrap_or(0)
         + 1;
     write_synced(&runs_file, &runs.to_string())?;
-    let journal = journal::Journal::open(journal::Config::new(dir.join("journal.db")))
-        .map_err(std::io::Error::other)?;
+    let mut journal_config = journal::Config::new(dir.join("journal.db"));
+    let metered = metrics.journal_observer();
+    journal_config.observer = Some(match observer {
+        Some(also) => Arc::new(move |report: &journal::BatchReport| {
+            metered(report);
+            also(report);
+        }),
+        None => metered,
+    });
+    let journal = journal::Journal::open(journal_config).map_err(std::io::Error::other)?;
     let started = std::time::Instant::now();
     let mut recovered: Vec<Vec<journal::Recovered>> = (0..count).map(|_| Vec::new()).collect();
     let prefix_len = nonce.len();

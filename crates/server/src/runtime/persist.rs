@@ -13,6 +13,15 @@
 //! the HTTP request that carried an event is answered after its macrostep,
 //! hence after its record is durable.
 //!
+//! Events and starts that arrive by HTTP commands take a faster path with
+//! the same promise: the worker journals a whole batch of them ahead of
+//! delivery in one group commit (`worker::batch`;
+//! [`PersistSession::journal_ahead`] and [`Journaling::Grouped`]), and the
+//! machine then takes each with the time and sequence number it was
+//! journaled with, writing nothing more. Every other input (a `<send>`, a
+//! Basic HTTP POST, an ORS request's completion, a timer) is journaled when
+//! the session takes it, as above.
+//!
 //! What is journaled: top-level sessions started by the server whose
 //! document does not say `_persist="false"` on `<scxml>` (ORS), and the
 //! sessions they invoke (`<invoke type="scxml">`), each under its own id,
@@ -82,6 +91,47 @@ pub(crate) enum Journaling {
         seed: u64,
         next_seq: u64,
     },
+    /// A new journal whose start record, with this source, the worker wrote
+    /// itself in a group commit (see `worker::batch`): the session runs with
+    /// that record's seed and starts at its time, and writes no start
+    /// record.
+    Grouped {
+        text: Arc<str>,
+        hash: ContentHash,
+        start: JournaledStart,
+    },
+}
+
+/// A start the worker journaled before creating the session.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JournaledStart {
+    /// The `Math.random()` seed in the record.
+    pub(crate) seed: u64,
+    /// The time of the initial macrostep in the record.
+    pub(crate) at: Timestamp,
+}
+
+/// The start record of a top-level session of the server (`scheduled` for
+/// a start accepted for later).
+pub(crate) fn start_record(
+    document: DocumentRef,
+    params: &[(String, Data)],
+    seed: u64,
+    at: Timestamp,
+    scheduled: Option<Timestamp>,
+) -> Start {
+    Start {
+        document,
+        params: params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v)))
+            .collect(),
+        seed,
+        at,
+        scheduled,
+        parent: None,
+        host: Value::Undefined,
+    }
 }
 
 /// State the worker and its factory share (same thread).
@@ -115,8 +165,8 @@ impl PersistFactory {
         PersistFactory { inner, shared }
     }
 
-    /// The `Math.random()` seed of the next session (for a scheduled start
-    /// journaled before its session exists).
+    /// The `Math.random()` seed of the next session (for a start journaled
+    /// before its session exists: scheduled, or in a group commit).
     pub(crate) fn next_seed(&mut self) -> u64 {
         self.inner.next_seed()
     }
@@ -168,6 +218,75 @@ pub(crate) struct PersistSession {
     /// Events sent while it waited for its scheduled start, taken in its
     /// start input right after the initial macrostep.
     waiting: Vec<Event>,
+    /// Inputs journaled ahead of delivery (see [`Self::journal_ahead`]).
+    ahead: Ahead,
+}
+
+/// Inputs of one session that the worker journaled in a group commit before
+/// handing them to the runner (`worker::batch`), so that several requests
+/// share one fsync.
+#[derive(Default)]
+struct Ahead {
+    /// The time of the initial macrostep, when the start was journaled so.
+    start_at: Option<Timestamp>,
+    /// Events journaled and enqueued, oldest first, with their journaled
+    /// time. The runner's queue holds the same events: the worker only
+    /// journals ahead for a session whose queue is empty and that no
+    /// pending send holds, and enqueues them before anything else can be,
+    /// so they are the next events the runner hands over.
+    events: VecDeque<(Timestamp, Event)>,
+    /// Events taken from `events` before the runner handed them over (an
+    /// input that is not a queued event came first); their copies still in
+    /// the runner's queue are skipped.
+    taken: usize,
+}
+
+impl PersistSession {
+    /// Makes `event`, about to be enqueued for this session, its next
+    /// journaled input, and answers the record for the worker to append in
+    /// its group; the caller must not enqueue it before the record is
+    /// durable. The session will process it with `at` as its time. `None`
+    /// when the session is not journaled, or has ended.
+    pub(crate) fn journal_ahead(&mut self, event: &Event, at: Timestamp) -> Option<Record> {
+        let log = self.log.as_mut().filter(|l| !l.ended)?;
+        let record = Record::new(
+            log.id.clone(),
+            log.next_seq,
+            Entry::Event {
+                event: event.into(),
+                at,
+            },
+        );
+        log.next_seq += 1;
+        self.ahead.events.push_back((at, event.clone()));
+        Some(record)
+    }
+
+    /// Before an input other than a queued event: the events journaled
+    /// ahead precede it in the journal, so the session takes them first
+    /// (their actions are carried out with the input's). Every other input
+    /// reaches the session through its runner queue, behind them; only a
+    /// termination (ORS `<session:terminate>` from another session of the
+    /// worker) or a timer can come between journaling ahead and delivery.
+    fn catch_up(&mut self) {
+        while let Some((at, event)) = self.ahead.events.pop_front() {
+            self.ahead.taken += 1;
+            self.inner.handle_event(at, event);
+            self.after_input(at);
+        }
+    }
+
+    /// Journals `event` as the session's next input, then processes it.
+    fn take_event(&mut self, now: Timestamp, event: Event) {
+        if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
+            log.write(Entry::Event {
+                event: (&event).into(),
+                at: now,
+            });
+        }
+        self.inner.handle_event(now, event);
+        self.after_input(now);
+    }
 }
 
 impl PersistSession {
@@ -183,6 +302,7 @@ impl PersistSession {
             interrupted: InFlight::default(),
             opening: Opening::Nothing,
             waiting,
+            ahead: Ahead::default(),
         }
     }
 
@@ -243,6 +363,7 @@ impl SessionFactory for PersistFactory {
             return Ok(PersistSession::unjournaled(inner, id, Vec::new()));
         };
         let params = options.params.clone();
+        let mut start_at = None;
         let (seed, opening, next_seq, journaled) = match (journal.is_some(), info.journaling) {
             (true, Journaling::New { text, hash }) => {
                 let reference = DocumentRef {
@@ -250,27 +371,25 @@ impl SessionFactory for PersistFactory {
                     hash,
                 };
                 let seed = self.inner.next_seed();
-                let start = Start {
-                    document: reference.clone(),
-                    params: params
-                        .iter()
-                        .map(|(k, v)| (k.clone(), Value::from(v)))
-                        .collect(),
+                let start = start_record(
+                    reference.clone(),
+                    &params,
                     seed,
-                    at: info.created,
-                    scheduled: info.scheduled,
-                    parent: None,
-                    host: Value::Undefined,
-                };
-                let journaled = JournaledDocument {
-                    reference,
-                    text: Arc::clone(&text),
-                    inline: Vec::new(),
-                    name: None,
-                    document: Arc::clone(&document),
-                };
+                    info.created,
+                    info.scheduled,
+                );
+                let journaled = JournaledDocument::top_level(reference, &text, &document);
                 let opening = Opening::Start(Box::new(start), text);
                 (seed, opening, 1, Some(journaled))
+            }
+            (true, Journaling::Grouped { text, hash, start }) => {
+                let reference = DocumentRef {
+                    url: Some(info.src),
+                    hash,
+                };
+                let journaled = JournaledDocument::top_level(reference, &text, &document);
+                start_at = Some(start.at);
+                (start.seed, Opening::Nothing, 1, Some(journaled))
             }
             (
                 true,
@@ -287,6 +406,7 @@ impl SessionFactory for PersistFactory {
         let mut session = PersistSession::unjournaled(inner, id, info.waiting);
         if let (Some(journal), Some(journaled)) = (journal, journaled) {
             session.opening = opening;
+            session.ahead.start_at = start_at;
             session.log = Some(SessionLog {
                 journal,
                 id: session.id.clone(),
@@ -456,11 +576,13 @@ impl Machine for PersistSession {
                 let journal = self.log.as_ref().map(|l| l.journal.clone());
                 for event in inflight.into_events(journal.as_ref()) {
                     tracing::info!(session = %self.id, event = %event.name, "completing a request interrupted by the restart");
-                    self.handle_event(now, event);
+                    self.take_event(now, event);
                 }
             }
             return;
         }
+        // Journaled by the worker with its time (`Journaling::Grouped`).
+        let now = self.ahead.start_at.take().unwrap_or(now);
         if let Some(log) = self.log.as_mut() {
             match std::mem::replace(&mut self.opening, Opening::Nothing) {
                 Opening::Start(mut start, text) => {
@@ -482,17 +604,23 @@ impl Machine for PersistSession {
     }
 
     fn handle_event(&mut self, now: Timestamp, event: Event) {
-        if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
-            log.write(Entry::Event {
-                event: (&event).into(),
-                at: now,
-            });
+        if self.ahead.taken > 0 {
+            // The runner's copy of an event `catch_up` took already.
+            self.ahead.taken -= 1;
+            return;
         }
-        self.inner.handle_event(now, event);
-        self.after_input(now);
+        if let Some((at, journaled)) = self.ahead.events.pop_front() {
+            // `event` is the runner's copy of the event journaled ahead.
+            debug_assert_eq!(event.name, journaled.name);
+            self.inner.handle_event(at, journaled);
+            self.after_input(at);
+            return;
+        }
+        self.take_event(now, event);
     }
 
     fn handle_timeout(&mut self, now: Timestamp) {
+        self.catch_up();
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
             log.write(Entry::Timer { at: now });
         }
@@ -501,6 +629,7 @@ impl Machine for PersistSession {
     }
 
     fn terminate(&mut self, now: Timestamp) {
+        self.catch_up();
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {
             log.write(Entry::Terminated { at: now });
         }

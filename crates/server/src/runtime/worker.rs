@@ -2,12 +2,14 @@
 //! pinned to it, and the loop that serves their commands and timers.
 //!
 //! The loop waits on its channel with a timeout equal to its next timer (a
-//! delayed `<send>` of any session, or a scheduled start), takes a batch of
-//! commands, then fires what is due. Each event is processed as soon as it
-//! is taken (one macrostep, then whatever the worker's sessions do in
-//! consequence until idle) and answered then, so an HTTP event request is
-//! answered after the session saw it. Invoked children stay on their
-//! parent's worker, inside the runner.
+//! delayed `<send>` of any session, or a scheduled start), takes every
+//! command waiting (up to [`BATCH`]), serves them, then fires what is due.
+//! Events and starts are served in groups ([`batch`]): their inputs are
+//! journaled together and fsync'd once, then the sessions process them
+//! (until the worker is idle) and the requests are answered, so an HTTP
+//! event request is answered after its record is durable and the session
+//! saw it. Invoked children stay on their parent's worker, inside the
+//! runner.
 //!
 //! What sessions ask beyond their runner — `#_scxml_<id>` to a session of
 //! another worker ([`Peers`]: the id names the worker), Basic HTTP sends,
@@ -16,10 +18,12 @@
 //! which starts the new top-level session ([`starts`]).
 //!
 //! With a journal, each session's inputs are journaled by its machine (see
-//! [`super::persist`]) and the worker re-creates the live sessions of its
+//! [`super::persist`]), ahead of delivery for those of a group ([`batch`]),
+//! and the worker re-creates the live sessions of its
 //! index from the journal before serving ([`recover`]); starts scheduled
 //! for later are journaled when accepted ([`schedule`]).
 
+mod batch;
 mod recover;
 mod schedule;
 mod starts;
@@ -53,8 +57,9 @@ use crate::metrics::Metrics;
 /// rather than 404); older ones are forgotten.
 const REMEMBERED_ENDED: usize = 1000;
 
-/// Commands taken in one turn before timers get their chance.
-const BATCH: usize = 64;
+/// Commands taken in one turn before timers get their chance; the events
+/// and starts among them share one journal commit.
+const BATCH: usize = 256;
 
 type Reply<T> = oneshot::Sender<Result<T, SessionError>>;
 
@@ -129,6 +134,9 @@ pub(crate) struct WorkerSetup {
     pub(crate) journal: Option<Journal>,
     /// Live sessions of this worker found in the journal.
     pub(crate) recovered: Vec<Recovered>,
+    /// Workers still recovering; this one counts itself out when done
+    /// (if it had sessions to recover).
+    pub(crate) recovering: Arc<AtomicUsize>,
     /// Where the ids of this run's sessions start (past every earlier run's).
     pub(crate) first_number: u64,
     pub(crate) peers: Arc<Peers>,
@@ -253,19 +261,20 @@ impl Worker {
             let Ok(first) = first else {
                 return;
             };
-            if !self.handle(first) {
-                return;
-            }
-            for _ in 1..BATCH {
+            let mut commands = vec![first];
+            let mut disconnected = false;
+            while commands.len() < BATCH {
                 match self.setup.receiver.try_recv() {
-                    Ok(command) => {
-                        if !self.handle(command) {
-                            return;
-                        }
-                    }
+                    Ok(command) => commands.push(command),
                     Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => return,
+                    Err(TryRecvError::Disconnected) => {
+                        disconnected = true;
+                        break;
+                    }
                 }
+            }
+            if !self.handle_batch(commands) || disconnected {
+                return;
             }
             self.tick();
         }
@@ -299,7 +308,6 @@ impl Worker {
 
     /// Handles one command; `false` to stop.
     fn handle(&mut self, command: Command) -> bool {
-        self.setup.queue.dec();
         match command {
             Command::Start { request, reply } => {
                 let _ = reply.send(self.start(request));
@@ -377,7 +385,7 @@ impl Worker {
             at,
         } = request;
         let now = self.runner.now();
-        let mut entry = Entry {
+        let entry = Entry {
             key: None,
             src,
             status: Status::Scheduled,
@@ -396,17 +404,24 @@ impl Worker {
             .runner
             .spawn(document, params)
             .map_err(|e| SessionError::StartFailed(e.to_string()))?;
+        let id = self.started(key, entry);
+        self.settle();
+        Ok(id)
+    }
+
+    /// Registers a top-level session the runner has just spawned; answers
+    /// its id.
+    fn started(&mut self, key: SessionKey, mut entry: Entry) -> String {
         let id = self.runner.session_id(key).unwrap_or_default().to_owned();
         entry.key = Some(key);
         entry.status = Status::Running;
-        entry.started = Some(now);
+        entry.started = Some(entry.created);
         self.sessions.insert(id.clone(), entry);
         self.by_key.insert(key, id.clone());
         self.setup.metrics.sessions_active.inc();
         self.setup.metrics.sessions_started.inc();
         tracing::info!(session = %id, "session started");
-        self.settle();
-        Ok(id)
+        id
     }
 
     fn event(&mut self, id: &str, event: Event) -> Result<(), SessionError> {

@@ -56,6 +56,10 @@ impl Worker {
         self.settle();
         failed += self.end_orphans(&journal);
         if count > 0 {
+            // Counted in by `Runtime::with_observer` for a worker with
+            // sessions to recover: `/ready` answers 503 until every one is
+            // done.
+            self.setup.recovering.fetch_sub(1, Ordering::SeqCst);
             tracing::info!(
                 sessions = count - failed,
                 failed,

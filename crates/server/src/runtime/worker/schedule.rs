@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
-use journal::{DocumentRef, Entry as JournalEntry, Journal, OutcomeRecord, Record, Start, Value};
+use journal::{DocumentRef, Entry as JournalEntry, Journal, OutcomeRecord, Record};
 use runner::ReservedId;
 use scxml::{Data, Document, Event, Timestamp};
 
 use super::super::journaled::JournaledDocument;
-use super::super::persist::{Journaling, StartInfo};
+use super::super::persist::{start_record, Journaling, StartInfo};
 use super::{Entry, Worker};
 
 /// A start waiting for its `idealtime`.
@@ -97,31 +97,14 @@ impl Worker {
             url: Some(src.to_owned()),
             hash,
         };
-        let start = Start {
-            document: reference.clone(),
-            params: params
-                .iter()
-                .map(|(k, v)| (k.clone(), Value::from(v)))
-                .collect(),
-            seed,
-            at: created,
-            scheduled: Some(at),
-            parent: None,
-            host: Value::Undefined,
-        };
+        let start = start_record(reference.clone(), params, seed, created, Some(at));
         if let Err(e) = journal.start(id, start, Arc::clone(&text)).wait() {
             tracing::error!(session = %id, "journal start failed: {e}");
             return None;
         }
         Some(WaitingLog {
             journal,
-            document: JournaledDocument {
-                reference,
-                text,
-                inline: Vec::new(),
-                name: None,
-                document: Arc::clone(document),
-            },
+            document: JournaledDocument::top_level(reference, &text, document),
             seed,
             next_seq: 1,
         })
