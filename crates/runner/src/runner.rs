@@ -259,8 +259,14 @@ struct Session<M> {
     invokeid: Option<String>,
     /// Live children by invoke id; few, so a vector.
     children: Vec<(String, SessionKey)>,
-    /// The external event queue (FIFO).
-    queue: VecDeque<Event>,
+    /// The external event queue (FIFO), each event with its number in
+    /// the order the session's events were enqueued.
+    queue: VecDeque<(u64, Event)>,
+    /// The number of the last event enqueued.
+    enqueued: u64,
+    /// The number of the last event handed to the machine (events are
+    /// taken in number order; some are dropped unseen).
+    taken: u64,
     /// Whether the key is in `Runner::ready`.
     queued: bool,
     /// The due time under which the session is in the timer table.
@@ -513,18 +519,36 @@ impl<F: SessionFactory> Runner<F> {
     /// Puts an external event on a session's queue. Returns `false` (and
     /// drops the event) if the session is gone or has ended.
     pub fn enqueue(&mut self, key: SessionKey, event: Event) -> bool {
-        let Some(session) = session_mut(&mut self.slots, key) else {
-            return false;
-        };
+        self.enqueue_numbered(key, event).is_some()
+    }
+
+    /// Like [`enqueue`](Self::enqueue), and answers the event's number
+    /// among the session's events, for [`has_taken`](Self::has_taken);
+    /// `None` (the event is dropped) if the session is gone or has ended.
+    pub fn enqueue_numbered(&mut self, key: SessionKey, event: Event) -> Option<u64> {
+        let session = session_mut(&mut self.slots, key)?;
         if session.finished {
-            return false;
+            return None;
         }
-        session.queue.push_back(event);
+        session.enqueued += 1;
+        let number = session.enqueued;
+        session.queue.push_back((number, event));
         if !session.queued {
             session.queued = true;
             self.ready.push_back(key);
         }
-        true
+        Some(number)
+    }
+
+    /// Whether the session has been handed event `number` (see
+    /// [`enqueue_numbered`](Self::enqueue_numbered)): `false` while it
+    /// waits in the queue (a held session takes none), and for good if the
+    /// session ended first (its queue is dropped) or is gone. Events are
+    /// taken in number order; the only ones dropped unseen from a running
+    /// session are those of a child it cancels (`true` once it is past
+    /// them).
+    pub fn has_taken(&self, key: SessionKey, number: u64) -> bool {
+        session(&self.slots, key).is_some_and(|s| s.taken >= number)
     }
 
     /// Processes queued events, one macrostep at a time, until no session
@@ -555,9 +579,10 @@ impl<F: SessionFactory> Runner<F> {
                 // Put back in `ready` when the hold ends.
                 continue;
             }
-            let Some(event) = session.queue.pop_front() else {
+            let Some((number, event)) = session.queue.pop_front() else {
                 continue;
             };
+            session.taken = number;
             if !session.queue.is_empty() {
                 session.queued = true;
                 self.ready.push_back(key);
@@ -828,6 +853,8 @@ impl<F: SessionFactory> Runner<F> {
             invokeid: invokeid.clone(),
             children: Vec::new(),
             queue: VecDeque::new(),
+            enqueued: 0,
+            taken: 0,
             queued: false,
             armed: None,
             depth,
@@ -1490,7 +1517,7 @@ impl<F: SessionFactory> Runner<F> {
         let (_, child) = parent.children.remove(position);
         parent
             .queue
-            .retain(|e| e.invokeid.as_deref() != Some(invokeid));
+            .retain(|(_, e)| e.invokeid.as_deref() != Some(invokeid));
         self.terminate_tree(child);
     }
 
@@ -1931,6 +1958,32 @@ mod tests {
         );
         assert_eq!(h.runner.in_flight(), 0);
         assert_eq!(*calls.borrow(), ["open 1", "close 1"]);
+    }
+
+    #[test]
+    fn numbered_events_are_taken_in_order_and_dropped_at_the_end() {
+        let mut h = harness(|fake, input| match (fake.name.as_str(), input) {
+            ("held", Input::Start) => {
+                fake.send_via(BASIC_HTTP_EVENT_PROCESSOR, Some("http://me/"), "a", None)
+            }
+            (_, Input::Event(e)) if e.name == "stop" => fake.finish("end", Data::Undefined),
+            _ => {}
+        });
+        echo_gateway(&mut h);
+        let held = h.spawn("held");
+        let event = |name: &str| Event::external(name, Data::Undefined);
+        let first = h.runner.enqueue_numbered(held, event("x")).unwrap();
+        let stop = h.runner.enqueue_numbered(held, event("stop")).unwrap();
+        let late = h.runner.enqueue_numbered(held, event("y")).unwrap();
+        assert_eq!((first, stop, late), (1, 2, 3));
+        assert!(!h.runner.has_taken(held, first));
+        // The send's result comes back, the hold ends, the queue is served
+        // up to the end.
+        h.settle();
+        assert!(h.runner.has_taken(held, first));
+        assert!(h.runner.has_taken(held, stop));
+        assert!(!h.runner.has_taken(held, late));
+        assert_eq!(h.runner.enqueue_numbered(held, event("z")), None);
     }
 
     #[test]

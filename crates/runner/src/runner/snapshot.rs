@@ -59,7 +59,7 @@ impl<F: SessionFactory> Runner<F> {
                 session(slots, *child).map(|c| (invokeid.clone(), c.id.clone()))
             })
             .collect();
-        let queue = current.queue.iter().cloned().collect();
+        let queue = current.queue.iter().map(|(_, e)| e.clone()).collect();
         let Some(current) = session_mut(&mut self.slots, key) else {
             return Err(SnapshotError::NoSession);
         };
