@@ -4,7 +4,10 @@
 //! and start once, traces replay the journal, and `#_scxml_` sends cross
 //! workers.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use axum::body::Body;
@@ -420,4 +423,187 @@ async fn children_of_a_parent_no_longer_live_are_ended_at_recovery() {
     let journal = journal::Journal::open(journal::Config::new(&path)).unwrap();
     assert!(journal.live_sessions().unwrap().is_empty());
     journal.close();
+}
+
+/// Waits in `waiting` on a `<session:fetch>` to `url`; notes in `seen` the
+/// fetch's result and each `e` event, in the order it takes them.
+fn held_chart(url: &str) -> String {
+    format!(
+        r#"<scxml xmlns="http://www.w3.org/2005/07/scxml"
+    xmlns:session="http://www.genesyslab.com/modules/session"
+    version="1.0" datamodel="ecmascript" initial="waiting">
+  <datamodel><data id="rid"/><data id="seen" expr="[]"/></datamodel>
+  <state id="waiting">
+    <onentry>
+      <session:fetch requestid="_data.rid" srcexpr="'{url}'" method="'post'"
+                     enctype="'application/json'">
+        <param name="record" expr="'r-1'"/>
+      </session:fetch>
+    </onentry>
+    <transition event="session.fetch.done"><script>seen.push('fetched')</script></transition>
+    <transition event="error.session.fetch"><script>seen.push('failed')</script></transition>
+    <transition event="e"><script>seen.push('e ' + _event.data.n)</script></transition>
+  </state>
+</scxml>"#
+    )
+}
+
+/// A fetch target that tells the test each call and answers it only when
+/// the test lets it.
+#[derive(Clone)]
+struct HeldFetch {
+    called: tokio::sync::mpsc::UnboundedSender<()>,
+    release: std::sync::Arc<tokio::sync::Notify>,
+}
+
+async fn held_fetch(axum::extract::State(stub): axum::extract::State<HeldFetch>) -> &'static str {
+    let _ = stub.called.send(());
+    stub.release.notified().await;
+    "{}"
+}
+
+/// Serves [`held_fetch`] on a local port; answers its URL, its calls and
+/// what releases them.
+async fn held_fetch_stub() -> (
+    String,
+    tokio::sync::mpsc::UnboundedReceiver<()>,
+    std::sync::Arc<tokio::sync::Notify>,
+) {
+    let (called, calls) = tokio::sync::mpsc::unbounded_channel();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let stub = HeldFetch {
+        called,
+        release: std::sync::Arc::clone(&release),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let router = Router::new()
+        .route("/slow", axum::routing::post(held_fetch))
+        .with_state(stub);
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (format!("http://{address}/slow"), calls, release)
+}
+
+/// Polls `answer` once: `None` while it waits.
+async fn poll_once<T>(answer: &mut Pin<Box<impl Future<Output = T>>>) -> Option<T> {
+    match std::future::poll_fn(|cx| Poll::Ready(answer.as_mut().poll(cx))).await {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
+    }
+}
+
+/// The names of the events in a session's journal, in journal order.
+fn journaled_events(dir: &Dir, id: &str) -> Vec<String> {
+    let reader =
+        journal::Journal::open(journal::Config::new(dir.0.join("data/journal.db"))).unwrap();
+    let names = reader
+        .records(id, 0)
+        .unwrap()
+        .into_iter()
+        .filter_map(|record| match record.entry {
+            journal::Entry::Event { event, .. } => {
+                let event: scxml::Event = event.into();
+                Some(event.name)
+            }
+            _ => None,
+        })
+        .collect();
+    reader.close();
+    names
+}
+
+/// An event to a session held on a `<session:fetch>` is queued behind the
+/// hold and journaled when the session takes it: its request is answered
+/// then, once its record is durable, not when it is queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_to_a_held_session_is_answered_once_taken_and_journaled() {
+    let dir = Dir::new("held");
+    let (url, mut calls, release) = held_fetch_stub().await;
+    std::fs::write(dir.0.join("held.scxml"), held_chart(&url)).unwrap();
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+    let id = start(&api, &dir.chart("held.scxml"), "").await;
+    calls.recv().await.unwrap();
+
+    let mut answer = Box::pin(call(
+        &api,
+        post(&format!("/scxml/session/{id}/event/e"), "n=1".to_owned()),
+    ));
+    assert!(poll_once(&mut answer).await.is_none());
+    // The worker serves its commands in order: once the query is answered,
+    // the event waits in the held session's queue, unanswered.
+    assert_eq!(data(&api, &id).await["seen"], serde_json::json!([]));
+    assert!(poll_once(&mut answer).await.is_none());
+    assert!(journaled_events(&dir, &id).is_empty());
+
+    release.notify_one();
+    let (status, body) = answer.await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Answered after its record is durable. The fetch's result came back
+    // behind the event: the session takes the event first, and the journal
+    // says so.
+    assert_eq!(journaled_events(&dir, &id), ["e", "session.fetch.done"]);
+    let seen = await_data(&api, &id, |d| {
+        d["seen"].as_array().is_some_and(|s| s.len() == 2)
+    })
+    .await["seen"]
+        .clone();
+    assert_eq!(seen, serde_json::json!(["e 1", "fetched"]));
+
+    // Recovery replays the same.
+    let (_state, api) = restart(state, api, &dir).await;
+    assert_eq!(data(&api, &id).await["seen"], seen);
+}
+
+/// A session that ends before it takes a queued event answers its request
+/// "session ended" (410), and one still waiting when the server stops gets
+/// "shutting down" (503): never a hang, never a 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_a_held_session_never_takes_is_refused() {
+    let dir = Dir::new("held-ended");
+    let (url, mut calls, release) = held_fetch_stub().await;
+    std::fs::write(dir.0.join("held.scxml"), held_chart(&url)).unwrap();
+    let state = AppState::new(dir.config()).unwrap();
+    let api = app(state.clone());
+
+    let ended = start(&api, &dir.chart("held.scxml"), "").await;
+    calls.recv().await.unwrap();
+    let mut answer = Box::pin(call(
+        &api,
+        post(&format!("/scxml/session/{ended}/event/e"), "n=1".to_owned()),
+    ));
+    assert!(poll_once(&mut answer).await.is_none());
+    let (status, body) = call(
+        &api,
+        post(&format!("/scxml/session/{ended}/terminate"), String::new()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // A held session ends once its hold does (its `<onexit>` actions wait
+    // for it): the fetch's result comes back, the session ends without
+    // taking the event.
+    assert!(poll_once(&mut answer).await.is_none());
+    release.notify_one();
+    let (status, body) = answer.await;
+    assert_eq!(status, StatusCode::GONE, "{body}");
+    assert_eq!(body["error"], "session_ended");
+    assert!(journaled_events(&dir, &ended).is_empty());
+
+    let stopped = start(&api, &dir.chart("held.scxml"), "").await;
+    calls.recv().await.unwrap();
+    let mut answer = Box::pin(call(
+        &api,
+        post(
+            &format!("/scxml/session/{stopped}/event/e"),
+            "n=2".to_owned(),
+        ),
+    ));
+    assert!(poll_once(&mut answer).await.is_none());
+    assert_eq!(data(&api, &stopped).await["seen"], serde_json::json!([]));
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    let (status, body) = answer.await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "shutting_down");
+    // The fetches still out end now, rather than at their time limit.
+    release.notify_waiters();
 }

@@ -276,6 +276,13 @@ impl PersistSession {
         }
     }
 
+    /// Whether the session's inputs are journaled (a journaled session
+    /// that has not ended): an event it takes is durable before it is
+    /// processed.
+    pub(crate) fn is_journaled(&self) -> bool {
+        self.log.as_ref().is_some_and(|l| !l.ended)
+    }
+
     /// Journals `event` as the session's next input, then processes it.
     fn take_event(&mut self, now: Timestamp, event: Event) {
         if let Some(log) = self.log.as_mut().filter(|l| !l.ended) {

@@ -8,7 +8,9 @@
 //! journaled together and fsync'd once, then the sessions process them
 //! (until the worker is idle) and the requests are answered, so an HTTP
 //! event request is answered after its record is durable and the session
-//! saw it. Invoked children stay on their parent's worker, inside the
+//! saw it. An event to a journaled session that is held or has events
+//! queued is journaled when the session takes it, and its request is
+//! answered then ([`deferred`]). Invoked children stay on their parent's worker, inside the
 //! runner.
 //!
 //! What sessions ask beyond their runner — `#_scxml_<id>` to a session of
@@ -24,6 +26,7 @@
 //! for later are journaled when accepted ([`schedule`]).
 
 mod batch;
+mod deferred;
 mod recover;
 mod schedule;
 mod starts;
@@ -204,9 +207,11 @@ pub(crate) fn run(mut setup: WorkerSetup) {
         scheduled: BTreeMap::new(),
         ended: VecDeque::new(),
         starts,
+        deferred: deferred::Deferred::default(),
     };
     worker.recover(recovered);
     worker.serve();
+    worker.answer_shutting_down();
     tracing::debug!("worker stopped");
 }
 
@@ -226,6 +231,8 @@ struct Worker {
     ended: VecDeque<String>,
     /// ORS `<session:start>`s the gateway took, to carry out.
     starts: StartQueue,
+    /// Event requests answered when their sessions take their events.
+    deferred: deferred::Deferred,
 }
 
 /// A top-level session as the worker tracks it.
@@ -303,6 +310,7 @@ impl Worker {
             tracing::error!("timers: {e}");
         }
         self.start_requested();
+        self.answer_taken();
         self.collect_ended();
     }
 
@@ -519,6 +527,7 @@ impl Worker {
             tracing::error!("run: {e}");
         }
         self.start_requested();
+        self.answer_taken();
         self.collect_ended();
     }
 
@@ -535,6 +544,7 @@ impl Worker {
                 .map(str::to_owned)
                 .collect();
             let outcome = describe(self.runner.outcome(key));
+            self.answer_ended(key);
             self.runner.release(key);
             tracing::info!(session = %id, outcome = %outcome, "session ended");
             self.end(&id, Some(outcome), states);

@@ -30,8 +30,9 @@
 //! input that can bypass the queue (a termination by another session of
 //! the worker, a timer) makes the session take its journaled events first.
 //! Events to other sessions (not journaled, held, or with events queued)
-//! are enqueued as before and journaled when the session takes them, and
-//! so are the inputs that are not commands: `<session:start>`s, scheduled
+//! are enqueued behind what is queued and journaled when the session takes
+//! them — their requests are answered then, not after the run
+//! ([`super::deferred`]) — and so are the inputs that are not commands: `<session:start>`s, scheduled
 //! starts (`Began`), the events completing requests interrupted by a
 //! restart, invoked children's inputs.
 //!
@@ -70,8 +71,12 @@ struct Run {
 
 struct RunEvent {
     key: SessionKey,
+    id: String,
     event: Event,
     reply: Reply<()>,
+    /// Journaled when the session takes it: answered then
+    /// ([`super::deferred`]), not after the run.
+    when_taken: bool,
 }
 
 struct RunStart {
@@ -137,28 +142,47 @@ impl Worker {
 
     /// Adds an event to the run, journaled ahead when its session allows.
     fn gather_event(&mut self, run: &mut Run, id: String, event: Event, reply: Reply<()>) {
-        self.setup.mailboxes.release(&id);
         let key = match self.running(&id) {
             Ok(Some(key)) => key,
-            // Ended, unknown, or scheduled (the event waits for the start):
-            // nothing to journal or process now.
+            // Ended, unknown, or scheduled (the event is journaled with the
+            // scheduled start and waits for it): nothing to process now.
             _ => {
+                self.setup.mailboxes.release(&id);
                 let _ = reply.send(self.event(&id, event));
                 return;
             }
         };
+        let mut when_taken = false;
         if let Some(group) = run.group.as_mut() {
             let ahead = run.ahead.contains(&key) || self.runner.takes_next(key);
             let record = ahead
                 .then(|| self.runner.machine_mut(key))
                 .flatten()
                 .and_then(|machine| machine.journal_ahead(&event, run.now));
-            if let Some(record) = record {
-                run.ahead.insert(key);
-                run.tickets.push((id, group.append(record)));
+            match record {
+                Some(record) => {
+                    run.ahead.insert(key);
+                    run.tickets.push((id.clone(), group.append(record)));
+                }
+                // Held or with events queued: journaled when taken.
+                None => {
+                    when_taken = self
+                        .runner
+                        .machine_mut(key)
+                        .is_some_and(|machine| machine.is_journaled())
+                }
             }
         }
-        run.events.push(RunEvent { key, event, reply });
+        if !when_taken {
+            self.setup.mailboxes.release(&id);
+        }
+        run.events.push(RunEvent {
+            key,
+            id,
+            event,
+            reply,
+            when_taken,
+        });
     }
 
     /// Adds a start to the run, its start record in the group when the
@@ -223,9 +247,20 @@ impl Worker {
         // Events first: those journaled ahead are then the next events of
         // their sessions, before anything the new sessions send.
         let mut replies = Vec::with_capacity(events.len());
-        for RunEvent { key, event, reply } in events {
-            self.runner.enqueue(key, event);
-            replies.push(reply);
+        for RunEvent {
+            key,
+            id,
+            event,
+            reply,
+            when_taken,
+        } in events
+        {
+            if when_taken {
+                self.enqueue_answered_when_taken(key, id, event, reply);
+            } else {
+                self.runner.enqueue(key, event);
+                replies.push(reply);
+            }
         }
         let mut answers = Vec::with_capacity(starts.len());
         for start in starts {
