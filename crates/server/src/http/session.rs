@@ -102,8 +102,9 @@ async fn start(
 }
 
 /// `POST /scxml/session/{id}/event/{name}` (ORS: like a `<send>` of type
-/// scxml): the parameters become `_event.data`. Answered once the session
-/// has processed the event.
+/// scxml): the parameters become `_event.data`. Answered once the event is
+/// durable (journaled sessions) and the session has taken it, or, for a
+/// session that is not journaled and is busy, once queued.
 #[tracing::instrument(skip_all, fields(session = %id, event = %name))]
 async fn event(
     State(state): State<AppState>,

@@ -340,7 +340,10 @@ impl Runtime {
         result
     }
 
-    /// Delivers an external event; answers once the session has processed it.
+    /// Delivers an external event; answers once its record is durable and
+    /// the session has taken it (a session that is not journaled: once
+    /// taken if it takes it at once, else once queued); `Ended` if the
+    /// session ends before taking it.
     pub async fn send_event(&self, id: &str, event: Event) -> Result<(), SessionError> {
         let worker = self.worker_of(id)?;
         let mailboxes = &self.workers[worker].mailboxes;
