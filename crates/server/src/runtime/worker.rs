@@ -26,6 +26,7 @@
 mod batch;
 mod recover;
 mod schedule;
+mod snapshot;
 mod starts;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -137,6 +138,8 @@ pub(crate) struct WorkerSetup {
     /// Workers still recovering; this one counts itself out when done
     /// (if it had sessions to recover).
     pub(crate) recovering: Arc<AtomicUsize>,
+    /// Records of a journaled session between two snapshots (0: none).
+    pub(crate) snapshot_every: u64,
     /// Where the ids of this run's sessions start (past every earlier run's).
     pub(crate) first_number: u64,
     pub(crate) peers: Arc<Peers>,
@@ -159,6 +162,7 @@ pub(crate) fn run(mut setup: WorkerSetup) {
     };
     let shared: SharedRef = Rc::new(RefCell::new(Shared {
         journal: setup.journal.clone(),
+        snapshot_every: setup.snapshot_every,
         ..Shared::default()
     }));
     let ecmascript = EcmaScriptOptions {
@@ -252,6 +256,7 @@ impl Worker {
                         Ok(command) => Ok(command),
                         Err(RecvTimeoutError::Timeout) => {
                             self.tick();
+                            self.take_snapshots();
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => Err(()),
@@ -277,6 +282,7 @@ impl Worker {
                 return;
             }
             self.tick();
+            self.take_snapshots();
         }
     }
 
