@@ -601,7 +601,8 @@ impl SessionFactory for PersistFactory {
             let inner = self.inner.restore(document, options, snapshot)?;
             return Ok(PersistSession::unjournaled(inner, id, Vec::new()));
         };
-        let journaled = self.journaled_document(journal.as_ref(), &resume.recovered.start, &document);
+        let journaled =
+            self.journaled_document(journal.as_ref(), &resume.recovered.start, &document);
         self.recover(document, options, resume, journal, journaled)
     }
 
@@ -690,7 +691,12 @@ impl PersistFactory {
                     .inner
                     .create_seeded(document, options, start.seed)
                     .map_err(|e| RestoreError::DataModel(e.to_string()))?;
-                (inner, Inputs::of(&start, records), InFlight::default(), Vec::new())
+                (
+                    inner,
+                    Inputs::of(&start, records),
+                    InFlight::default(),
+                    Vec::new(),
+                )
             }
         };
         let mut session = PersistSession::unjournaled(inner, id, inputs.waiting);

@@ -63,8 +63,7 @@ impl ServerSnapshot {
             return Err("the snapshot has no server state".to_owned());
         };
         let bytes = from_hex(text).ok_or("the snapshot's server state is not hexadecimal")?;
-        let snapshot: ServerSnapshot =
-            postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
+        let snapshot: ServerSnapshot = postcard::from_bytes(&bytes).map_err(|e| e.to_string())?;
         if snapshot.format != FORMAT {
             return Err(format!("snapshot format {} is not known", snapshot.format));
         }

@@ -254,11 +254,7 @@ impl Worker {
             .runner
             .find_session(parent)
             .ok_or("its parent is not running")?;
-        let resume = self
-            .shared
-            .borrow_mut()
-            .recovered_children
-            .remove(child);
+        let resume = self.shared.borrow_mut().recovered_children.remove(child);
         let Some(resume) = resume else {
             // Ended in the journal after the parent's snapshot.
             tracing::warn!(session = %child, "invoked session named by its parent's snapshot is not live in the journal");
@@ -282,7 +278,13 @@ impl Worker {
         self.shared.borrow_mut().next_replay = Some(resume);
         let key = self
             .runner
-            .restore_session(reserved, document, params, &hosted, Some((parent, invokeid)))
+            .restore_session(
+                reserved,
+                document,
+                params,
+                &hosted,
+                Some((parent, invokeid)),
+            )
             .map_err(|e| e.to_string())?;
         self.complete_interrupted(key);
         Ok(())

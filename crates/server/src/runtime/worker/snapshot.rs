@@ -100,7 +100,11 @@ impl Worker {
         let point = match machine.snapshot_point() {
             Some(point) => point,
             None if machine.is_journaled() => return Err(NotTaken::PutOff),
-            None => return Err(NotTaken::Refused("an invoked session is not journaled".into())),
+            None => {
+                return Err(NotTaken::Refused(
+                    "an invoked session is not journaled".into(),
+                ))
+            }
         };
         let hosted = match self.runner.snapshot_session(key) {
             Ok(hosted) => hosted,
