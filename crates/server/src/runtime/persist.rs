@@ -39,6 +39,12 @@
 //! with the events sent to it while it waits; when its time comes the
 //! machine appends [`Entry::Began`], starts, and takes those events.
 //!
+//! Snapshots (see [`super::snapshots`]): a journaled session puts itself on
+//! its worker's due list every `journal_snapshot_every` records, and the
+//! worker snapshots it once it is idle; a session with a snapshot is
+//! restored from it ([`SessionFactory::restore`], or in `create_child` for
+//! a child invoked again) and replays only the records after it.
+//!
 //! Replay rule: while a session is replayed every action it makes is
 //! dropped — logs are not printed again, sends to other sessions and HTTP
 //! posts are not made again (what other sessions received was journaled by
