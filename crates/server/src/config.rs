@@ -218,7 +218,7 @@ impl Config {
     /// `ORCA_SHUTDOWN_TIMEOUT_MS`, `ORCA_MAX_BODY_BYTES`,
     /// `ORCA_MAX_DOCUMENT_BYTES`, `ORCA_MAX_SESSIONS`, `ORCA_MAILBOX_DEPTH`,
     /// `ORCA_WORKER_QUEUE`, `ORCA_REQUEST_TIMEOUT_MS`, `ORCA_JOURNAL`
-    /// (`true`/`false`), `ORCA_PUBLIC_URL`, `ORCA_FETCH_ALLOW_HOSTS`
+    /// (`true`/`false`), `ORCA_JOURNAL_SNAPSHOT_EVERY`, `ORCA_PUBLIC_URL`, `ORCA_FETCH_ALLOW_HOSTS`
     /// (comma-separated; empty: no host), `ORCA_FETCH_MAX_RESPONSE_BYTES`,
     /// `ORCA_FETCH_TIMEOUT_MS`, `ORCA_DATABASE_URL`. Others
     /// are ignored.
@@ -329,6 +329,13 @@ mod tests {
         assert_eq!(config.worker_count(), 2);
         assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
         assert_eq!(config.database_url, None);
+        let mut config = Config::from_toml("journal_snapshot_every = 50\n").unwrap();
+        assert_eq!(config.journal_snapshot_every, 50);
+        assert_eq!(Config::default().journal_snapshot_every, 1000);
+        config
+            .apply_env([("ORCA_JOURNAL_SNAPSHOT_EVERY".to_owned(), "0".to_owned())])
+            .unwrap();
+        assert_eq!(config.journal_snapshot_every, 0);
         let mut config = Config::from_toml("database_url = \"sqlite:///srv/orca.db\"\n").unwrap();
         assert_eq!(
             config.database_url.as_deref(),
