@@ -35,6 +35,12 @@ pub struct Config {
     /// recovered from it at start (documents with `_persist="false"` never
     /// are). On by default: no acknowledged event is lost to a crash.
     pub journal: bool,
+    /// Records of a journaled session between two snapshots of it: after
+    /// the macrostep of every Nth record, once the session is idle, the
+    /// server stores its state in the journal, so that recovery restores it
+    /// from there and replays only the later records. 0: no snapshots
+    /// (recovery replays every record). Default 1000.
+    pub journal_snapshot_every: u64,
     /// The base URL clients and other servers reach this server at
     /// (`http://host:port`, no path): what sessions advertise as their Basic
     /// HTTP access URI (`_ioprocessors`) and as
@@ -145,6 +151,7 @@ impl Default for Config {
             auth_token: None,
             shutdown_timeout_ms: 10_000,
             journal: true,
+            journal_snapshot_every: 1000,
             public_url: None,
             database_url: None,
             limits: Limits::default(),
@@ -211,7 +218,7 @@ impl Config {
     /// `ORCA_SHUTDOWN_TIMEOUT_MS`, `ORCA_MAX_BODY_BYTES`,
     /// `ORCA_MAX_DOCUMENT_BYTES`, `ORCA_MAX_SESSIONS`, `ORCA_MAILBOX_DEPTH`,
     /// `ORCA_WORKER_QUEUE`, `ORCA_REQUEST_TIMEOUT_MS`, `ORCA_JOURNAL`
-    /// (`true`/`false`), `ORCA_PUBLIC_URL`, `ORCA_FETCH_ALLOW_HOSTS`
+    /// (`true`/`false`), `ORCA_JOURNAL_SNAPSHOT_EVERY`, `ORCA_PUBLIC_URL`, `ORCA_FETCH_ALLOW_HOSTS`
     /// (comma-separated; empty: no host), `ORCA_FETCH_MAX_RESPONSE_BYTES`,
     /// `ORCA_FETCH_TIMEOUT_MS`, `ORCA_DATABASE_URL`. Others
     /// are ignored.
@@ -237,6 +244,7 @@ impl Config {
                 "WORKER_QUEUE" => limits.worker_queue = parse(&name, &value)?,
                 "REQUEST_TIMEOUT_MS" => limits.request_timeout_ms = parse(&name, &value)?,
                 "JOURNAL" => self.journal = parse(&name, &value)?,
+                "JOURNAL_SNAPSHOT_EVERY" => self.journal_snapshot_every = parse(&name, &value)?,
                 "PUBLIC_URL" => self.public_url = Some(value).filter(|u| !u.is_empty()),
                 "FETCH_ALLOW_HOSTS" => {
                     self.fetch.allow_hosts = value
@@ -321,6 +329,13 @@ mod tests {
         assert_eq!(config.worker_count(), 2);
         assert_eq!(config.auth_token.as_deref(), Some("s3cret"));
         assert_eq!(config.database_url, None);
+        let mut config = Config::from_toml("journal_snapshot_every = 50\n").unwrap();
+        assert_eq!(config.journal_snapshot_every, 50);
+        assert_eq!(Config::default().journal_snapshot_every, 1000);
+        config
+            .apply_env([("ORCA_JOURNAL_SNAPSHOT_EVERY".to_owned(), "0".to_owned())])
+            .unwrap();
+        assert_eq!(config.journal_snapshot_every, 0);
         let mut config = Config::from_toml("database_url = \"sqlite:///srv/orca.db\"\n").unwrap();
         assert_eq!(
             config.database_url.as_deref(),

@@ -43,6 +43,30 @@ pub(crate) struct Metrics {
     pub(crate) journal_commit_seconds: Histogram,
     /// Records per journal transaction.
     pub(crate) journal_batch_records: Histogram,
+    /// Session snapshots stored in the journal, and refused (a value the
+    /// snapshot cannot capture exactly).
+    pub(crate) journal_snapshots: Family<SnapshotResult, Counter>,
+    /// Journal records replayed at recovery (those after a snapshot, for a
+    /// session restored from one).
+    pub(crate) recovery_records_replayed: Counter,
+    /// Sessions restored from a snapshot at recovery.
+    pub(crate) recovery_snapshots_restored: Counter,
+}
+
+/// The `result` label of `orca_journal_snapshots_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct SnapshotResult {
+    pub(crate) result: &'static str,
+}
+
+impl Metrics {
+    /// Counts a snapshot stored (`true`) or refused.
+    pub(crate) fn snapshot(&self, stored: bool) {
+        let result = if stored { "stored" } else { "refused" };
+        self.journal_snapshots
+            .get_or_create(&SnapshotResult { result })
+            .inc();
+    }
 }
 
 /// The `worker` label.
@@ -67,7 +91,25 @@ impl Metrics {
         let journal_commit_seconds = Histogram::new(exponential_buckets(0.000_05, 2.0, 16));
         // 1 to 4096 records.
         let journal_batch_records = Histogram::new(exponential_buckets(1.0, 2.0, 13));
+        let journal_snapshots = Family::<SnapshotResult, Counter>::default();
+        let recovery_records_replayed = Counter::default();
+        let recovery_snapshots_restored = Counter::default();
         let mut registry = Registry::default();
+        registry.register(
+            "orca_journal_snapshots",
+            "Session snapshots stored in the journal, or refused (a value cannot be captured exactly)",
+            journal_snapshots.clone(),
+        );
+        registry.register(
+            "orca_recovery_records_replayed",
+            "Journal records replayed at recovery",
+            recovery_records_replayed.clone(),
+        );
+        registry.register(
+            "orca_recovery_snapshots_restored",
+            "Sessions restored from a snapshot at recovery",
+            recovery_snapshots_restored.clone(),
+        );
         registry.register(
             "orca_sessions_active",
             "Sessions running or scheduled",
@@ -130,6 +172,9 @@ impl Metrics {
             journal_wait_seconds,
             journal_commit_seconds,
             journal_batch_records,
+            journal_snapshots,
+            recovery_records_replayed,
+            recovery_snapshots_restored,
         }
     }
 

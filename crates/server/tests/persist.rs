@@ -607,3 +607,195 @@ async fn an_event_a_held_session_never_takes_is_refused() {
     // The fetches still out end now, rather than at their time limit.
     release.notify_waiters();
 }
+
+/// A counter with a timer armed early and a random number drawn at start.
+const TIMED: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="run">
+  <datamodel><data id="count" expr="0"/><data id="boot" expr="Math.random()"/><data id="fired" expr="false"/></datamodel>
+  <state id="run">
+    <transition event="inc"><assign location="count" expr="count + 1"/></transition>
+    <transition event="arm"><send event="tick" delay="4s"/></transition>
+    <transition event="tick" target="ticked"/>
+  </state>
+  <state id="ticked">
+    <onentry><assign location="fired" expr="true"/></onentry>
+  </state>
+</scxml>"#;
+
+/// A counter whose data model holds a function: never snapshottable.
+const WITH_FUNCTION: &str = r#"<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="ecmascript" initial="run">
+  <datamodel><data id="count" expr="0"/><data id="next" expr="function (n) { return n + 1; }"/></datamodel>
+  <state id="run">
+    <transition event="inc"><assign location="count" expr="next(count)"/></transition>
+  </state>
+</scxml>"#;
+
+async fn metrics(app: &Router) -> String {
+    let response = app.clone().oneshot(get("/metrics")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}
+
+/// The value of a metric line (`name{labels} value`), 0 when absent.
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn snapshotting(dir: &Dir) -> Config {
+    Config {
+        journal_snapshot_every: 10,
+        ..dir.config()
+    }
+}
+
+/// Stops the runtime and starts another on the same data directory.
+async fn restart_with(state: AppState, api: Router, config: Config) -> (AppState, Router) {
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+    drop(api);
+    drop(state);
+    let state = AppState::new(config).unwrap();
+    let api = app(state.clone());
+    (state, api)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_restores_a_session_from_its_snapshot_and_replays_the_rest() {
+    let dir = Dir::new("snapshot");
+    std::fs::write(dir.0.join("timed.scxml"), TIMED).unwrap();
+    let state = AppState::new(snapshotting(&dir)).unwrap();
+    let api = app(state.clone());
+    let id = start(&api, &dir.chart("timed.scxml"), "").await;
+    // Records: 0 the start, 1 `arm`, 2..=26 the 25 `inc`s. Each event is
+    // its own turn, so the session is idle after records 10 and 20.
+    event(&api, &id, "arm", "").await;
+    for _ in 0..25 {
+        event(&api, &id, "inc", "").await;
+    }
+    let before = data(&api, &id).await;
+    assert_eq!(before["count"], 25, "{before}");
+    assert_eq!(before["fired"], false, "the timer fired before the restart");
+    let seen = metrics(&api).await;
+    assert_eq!(
+        metric(&seen, "orca_journal_snapshots_total{result=\"stored\"}"),
+        2.0,
+        "{seen}"
+    );
+    let (state, api) = restart_with(state, api, snapshotting(&dir)).await;
+
+    // (A query waits for the session's worker to have recovered.)
+    let after = data(&api, &id).await;
+    // Restored from the snapshot at record 20: only 21..=26 are replayed.
+    let seen = metrics(&api).await;
+    assert_eq!(
+        metric(&seen, "orca_recovery_snapshots_restored_total"),
+        1.0,
+        "{seen}"
+    );
+    assert_eq!(
+        metric(&seen, "orca_recovery_records_replayed_total"),
+        6.0,
+        "{seen}"
+    );
+    assert_eq!(after["count"], 25, "{after}");
+    assert_eq!(after["boot"], before["boot"], "{after}");
+    let (status, info) = call(&api, get(&format!("/sessions/{id}"))).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["states"], serde_json::json!(["run"]), "{info}");
+    // The timer armed before the snapshot comes back with it.
+    await_data(&api, &id, |d| d["fired"] == true).await;
+    // The journal goes on after the restored session's records, and the
+    // trace (records before the snapshot are kept) is the whole history:
+    // the start, `arm`, 25 `inc`s, the timer and its `tick`, `inc`.
+    event(&api, &id, "inc", "").await;
+    let (status, trace) = call(&api, get(&format!("/sessions/{id}/trace"))).await;
+    assert_eq!(status, StatusCode::OK, "{trace}");
+    assert_eq!(of_type(&trace, "input").len(), 30, "{trace}");
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_that_cannot_be_snapshotted_is_counted_and_replayed_in_full() {
+    let dir = Dir::new("refused");
+    std::fs::write(dir.0.join("function.scxml"), WITH_FUNCTION).unwrap();
+    let state = AppState::new(snapshotting(&dir)).unwrap();
+    let api = app(state.clone());
+    let id = start(&api, &dir.chart("function.scxml"), "").await;
+    for _ in 0..25 {
+        event(&api, &id, "inc", "").await;
+    }
+    let seen = metrics(&api).await;
+    // Tried after records 10 and 20, refused both times.
+    assert_eq!(
+        metric(&seen, "orca_journal_snapshots_total{result=\"refused\"}"),
+        2.0,
+        "{seen}"
+    );
+    assert_eq!(
+        metric(&seen, "orca_journal_snapshots_total{result=\"stored\"}"),
+        0.0,
+        "{seen}"
+    );
+    let (state, api) = restart_with(state, api, snapshotting(&dir)).await;
+    assert_eq!(count(&api, &id).await, (StatusCode::OK, Value::from(25)));
+    let seen = metrics(&api).await;
+    assert_eq!(
+        metric(&seen, "orca_recovery_snapshots_restored_total"),
+        0.0,
+        "{seen}"
+    );
+    assert_eq!(
+        metric(&seen, "orca_recovery_records_replayed_total"),
+        25.0,
+        "{seen}"
+    );
+    assert_eq!(count(&api, &id).await, (StatusCode::OK, Value::from(25)));
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoked_children_come_back_from_their_snapshots() {
+    let dir = Dir::new("child-snapshots");
+    let config = || Config {
+        journal_snapshot_every: 3,
+        ..dir.config()
+    };
+    let state = AppState::new(config()).unwrap();
+    let api = app(state.clone());
+    let parent = start(&api, &dir.chart("parent.scxml"), "").await;
+    for _ in 0..7 {
+        event(&api, &parent, "tell", "what=inc").await;
+    }
+    event(&api, &parent, "tell", "what=ask").await;
+    let before = data(&api, &parent).await["reports"].clone();
+    for child in ["inline", "file"] {
+        assert_eq!(before[child]["count"], 7, "{before}");
+    }
+    let seen = metrics(&api).await;
+    assert!(
+        metric(&seen, "orca_journal_snapshots_total{result=\"stored\"}") >= 3.0,
+        "{seen}"
+    );
+    let (state, api) = restart_with(state, api, config()).await;
+    data(&api, &parent).await;
+    let seen = metrics(&api).await;
+    // The parent and both children.
+    assert_eq!(
+        metric(&seen, "orca_recovery_snapshots_restored_total"),
+        3.0,
+        "{seen}"
+    );
+    // Linked to their parent again, both ways: its events reach them and
+    // their reports reach it, with the count and the Math.random() they had.
+    event(&api, &parent, "tell", "what=inc").await;
+    event(&api, &parent, "tell", "what=ask").await;
+    let after = data(&api, &parent).await["reports"].clone();
+    for child in ["inline", "file"] {
+        let (was, is) = (&before[child], &after[child]);
+        assert_eq!(is["count"], 8, "{child}: {after}");
+        assert_eq!(is["boot"], was["boot"], "{child}: {after}");
+        assert_eq!(is["id"], was["id"], "{child}: {after}");
+    }
+    assert!(state.runtime().shutdown(Duration::from_secs(5)).await);
+}

@@ -22,7 +22,7 @@ use journal::Journal;
 use scxml::{Action, Data, Event};
 
 /// One request without its completion.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Pending {
     Fetch { requestid: String },
     Start { requestid: String, session: String },
@@ -49,8 +49,9 @@ const COMPLETIONS: [&str; 6] = [
     "error.session.terminate",
 ];
 
-/// The requests of one replayed session still waiting for completion.
-#[derive(Debug, Default)]
+/// The requests of one replayed session still waiting for completion (also
+/// kept live for a journaled session, so that a snapshot carries them).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct InFlight {
     pending: Vec<Pending>,
 }

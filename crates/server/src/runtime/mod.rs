@@ -17,6 +17,7 @@ mod journaled;
 pub(crate) mod persist;
 mod replay;
 mod responders;
+mod snapshots;
 mod trace;
 mod worker;
 
@@ -292,6 +293,7 @@ impl Runtime {
                 wake: sender.clone(),
                 loader: loader.clone(),
                 services: Arc::clone(&services),
+                snapshot_every: config.journal_snapshot_every,
             };
             threads.push(
                 std::thread::Builder::new()

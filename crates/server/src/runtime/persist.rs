@@ -39,6 +39,12 @@
 //! with the events sent to it while it waits; when its time comes the
 //! machine appends [`Entry::Began`], starts, and takes those events.
 //!
+//! Snapshots (see [`super::snapshots`]): a journaled session puts itself on
+//! its worker's due list every `journal_snapshot_every` records, and the
+//! worker snapshots it once it is idle; a session with a snapshot is
+//! restored from it ([`SessionFactory::restore`], or in `create_child` for
+//! a child invoked again) and replays only the records after it.
+//!
 //! Replay rule: while a session is replayed every action it makes is
 //! dropped — logs are not printed again, sends to other sessions and HTTP
 //! posts are not made again (what other sessions received was journaled by
@@ -55,12 +61,14 @@ use std::sync::Arc;
 use journal::{ContentHash, DocumentRef, Entry, Journal, Parent, Record, Recovered, Start, Value};
 use runner::{ChildOrigin, EcmaFactory, EcmaSession, Machine, SessionFactory};
 use scxml::{
-    Action, Data, DataModelError, Document, Event, Observer, Outcome, SessionOptions, Timestamp,
+    Action, Data, DataModelError, Document, Event, NotSnapshottable, Observer, Outcome,
+    RestoreError, SessionOptions, Snapshot, Timestamp,
 };
 
 use super::inflight::InFlight;
 use super::journaled::{Documents, JournaledDocument};
 use super::replay::Inputs;
+use super::snapshots::{DueList, Schedule, ServerSnapshot};
 
 /// What the worker tells the factory about the top-level session it is
 /// about to create (the runner's `spawn` cannot carry it).
@@ -134,17 +142,37 @@ pub(crate) fn start_record(
     }
 }
 
+/// A journaled session to bring back: what the journal holds of it, with
+/// its newest snapshot's server state when recovery uses it.
+pub(crate) struct Resume {
+    pub(crate) recovered: Recovered,
+    pub(crate) snapshot: Option<ServerSnapshot>,
+}
+
 /// State the worker and its factory share (same thread).
 #[derive(Default)]
 pub(crate) struct Shared {
     pub(crate) journal: Option<Journal>,
+    /// Records between two snapshots of a journaled session (0: none).
+    pub(crate) snapshot_every: u64,
+    /// Sessions due for a snapshot.
+    pub(crate) due: DueList,
     /// Set right before a top-level spawn.
     pub(crate) next_start: Option<StartInfo>,
-    /// Set right before a recovered session is created again.
-    pub(crate) next_replay: Option<Recovered>,
+    /// Set right before a recovered session is created (replayed from its
+    /// start) or restored (from its snapshot) again.
+    pub(crate) next_replay: Option<Resume>,
     /// Live journaled children found at recovery, by session id: their
-    /// parents' replays invoke them again.
-    pub(crate) recovered_children: HashMap<String, Recovered>,
+    /// parents' replays invoke them again, or (running when their parent's
+    /// snapshot was taken) the worker restores them.
+    pub(crate) recovered_children: HashMap<String, Resume>,
+    /// Children of sessions restored from snapshots, still running after
+    /// their parent's later records: (parent, invoke id, child), for the
+    /// worker to restore from their own snapshots.
+    pub(crate) restore_children: Vec<(String, String, String)>,
+    /// Records replayed at recovery, and sessions restored from snapshots.
+    pub(crate) replayed_records: u64,
+    pub(crate) restored_snapshots: u64,
     /// The journaled sessions alive on this worker, by id, with where
     /// their document is (their children's start records name it).
     pub(crate) journaled: HashMap<String, JournaledDocument>,
@@ -178,6 +206,8 @@ struct SessionLog {
     id: String,
     next_seq: u64,
     ended: bool,
+    /// When it is due for a snapshot (`None`: snapshots off).
+    schedule: Option<Schedule>,
 }
 
 impl SessionLog {
@@ -220,6 +250,16 @@ pub(crate) struct PersistSession {
     waiting: Vec<Event>,
     /// Inputs journaled ahead of delivery (see [`Self::journal_ahead`]).
     ahead: Ahead,
+    /// The ORS requests under way, followed while it is journaled, for its
+    /// snapshots.
+    requests: InFlight,
+}
+
+/// Where a session stands for a snapshot: its last record, and its ORS
+/// requests under way.
+pub(crate) struct SnapshotPoint {
+    pub(crate) seq: u64,
+    pub(crate) requests: InFlight,
 }
 
 /// Inputs of one session that the worker journaled in a group commit before
@@ -271,16 +311,69 @@ impl PersistSession {
     fn catch_up(&mut self) {
         while let Some((at, event)) = self.ahead.events.pop_front() {
             self.ahead.taken += 1;
-            self.inner.handle_event(at, event);
+            self.deliver(at, event);
             self.after_input(at);
         }
     }
 
-    /// Whether the session's inputs are journaled (a journaled session
-    /// that has not ended): an event it takes is durable before it is
-    /// processed.
+    /// Hands an event to the interpreter.
+    fn deliver(&mut self, now: Timestamp, event: Event) {
+        if self.log.is_some() {
+            self.requests.note_event(&event);
+        }
+        self.inner.handle_event(now, event);
+    }
+
+    /// Where the session stands for a snapshot; `None` when it is not
+    /// journaled, has ended, or has inputs or actions of this layer still
+    /// waiting (it is due again at the next idle moment).
+    pub(crate) fn snapshot_point(&self) -> Option<SnapshotPoint> {
+        let log = self.log.as_ref().filter(|l| !l.ended)?;
+        let quiet = self.ahead.events.is_empty()
+            && self.ahead.taken == 0
+            && self.ahead.start_at.is_none()
+            && self.reinvoke.is_empty()
+            && self.interrupted.is_empty()
+            && self.waiting.is_empty()
+            && matches!(self.opening, Opening::Nothing)
+            && self.inner.is_running();
+        quiet.then(|| SnapshotPoint {
+            seq: log.next_seq - 1,
+            requests: self.requests.clone(),
+        })
+    }
+
+    /// Whether the session is journaled (and so can be snapshotted): an
+    /// event it takes is durable before it is processed.
     pub(crate) fn is_journaled(&self) -> bool {
         self.log.as_ref().is_some_and(|l| !l.ended)
+    }
+
+    /// A snapshot at `seq` was stored or refused: the next one is due
+    /// `journal_snapshot_every` records later.
+    pub(crate) fn snapshot_attempted(&mut self, seq: u64) {
+        if let Some(schedule) = self.log.as_mut().and_then(|l| l.schedule.as_mut()) {
+            schedule.attempted(seq);
+        }
+    }
+
+    /// The snapshot could not be taken now: due again at the next idle
+    /// moment.
+    pub(crate) fn snapshot_put_off(&mut self) {
+        if let Some(log) = self.log.as_mut() {
+            if let Some(schedule) = log.schedule.as_mut() {
+                schedule.requeue(&log.id);
+            }
+        }
+    }
+
+    /// ORS requests a restored session found under way: their completion
+    /// events, for the worker to enqueue (a restored session is not
+    /// started, so [`Machine::start`] cannot give them).
+    pub(crate) fn take_interrupted(&mut self) -> Vec<Event> {
+        let inflight = std::mem::take(&mut self.interrupted);
+        let journal = self.log.as_ref().map(|l| l.journal.clone());
+        inflight.into_events(journal.as_ref())
     }
 
     /// Journals `event` as the session's next input, then processes it.
@@ -291,7 +384,7 @@ impl PersistSession {
                 at: now,
             });
         }
-        self.inner.handle_event(now, event);
+        self.deliver(now, event);
         self.after_input(now);
     }
 }
@@ -310,6 +403,7 @@ impl PersistSession {
             opening: Opening::Nothing,
             waiting,
             ahead: Ahead::default(),
+            requests: InFlight::default(),
         }
     }
 
@@ -321,6 +415,11 @@ impl PersistSession {
     /// After an input: an ended session gets its `Ended` record.
     fn after_input(&mut self, now: Timestamp) {
         if self.inner.is_running() {
+            if let Some(log) = self.log.as_mut() {
+                if let Some(schedule) = log.schedule.as_mut() {
+                    schedule.after(&log.id, log.next_seq - 1);
+                }
+            }
             return;
         }
         let outcome = self.inner.outcome().cloned();
@@ -359,9 +458,12 @@ impl SessionFactory for PersistFactory {
                 shared.next_replay.take(),
             )
         };
-        if let Some(recovered) = replay {
-            let journaled = self.journaled_document(journal.as_ref(), &recovered.start, &document);
-            return self.recover(document, options, recovered, journal, journaled);
+        if let Some(resume) = replay {
+            let journaled =
+                self.journaled_document(journal.as_ref(), &resume.recovered.start, &document);
+            return self
+                .recover(document, options, resume, journal, journaled)
+                .map_err(|e| DataModelError::Script(e.to_string()));
         }
         let id = options.session_id.clone();
         let Some(info) = start else {
@@ -414,12 +516,7 @@ impl SessionFactory for PersistFactory {
         if let (Some(journal), Some(journaled)) = (journal, journaled) {
             session.opening = opening;
             session.ahead.start_at = start_at;
-            session.log = Some(SessionLog {
-                journal,
-                id: session.id.clone(),
-                next_seq,
-                ended: false,
-            });
+            session.log = Some(self.log(journal, &session.id, next_seq, 0));
             self.shared
                 .borrow_mut()
                 .journaled
@@ -442,14 +539,17 @@ impl SessionFactory for PersistFactory {
                 shared.journaled.get(origin.parent).cloned(),
             )
         };
-        if let Some(recovered) = recovered {
-            let journaled = self.journaled_document(journal.as_ref(), &recovered.start, &document);
+        if let Some(resume) = recovered {
+            let journaled =
+                self.journaled_document(journal.as_ref(), &resume.recovered.start, &document);
             // Its journaled document, so that a changed `src` cannot swap
             // the document under its records.
             let document = journaled
                 .as_ref()
                 .map_or(document, |j| Arc::clone(&j.document));
-            return self.recover(document, options, recovered, journal, journaled);
+            return self
+                .recover(document, options, resume, journal, journaled)
+                .map_err(|e| DataModelError::Script(e.to_string()));
         }
         let id = options.session_id.clone();
         let child = match (&journal, &parent) {
@@ -480,18 +580,37 @@ impl SessionFactory for PersistFactory {
         let mut session = PersistSession::unjournaled(inner, id, Vec::new());
         if let (Some(journal), Some(child), Some(start)) = (journal, child, start) {
             session.opening = Opening::Start(Box::new(start), child.text);
-            session.log = Some(SessionLog {
-                journal,
-                id: session.id.clone(),
-                next_seq: 1,
-                ended: false,
-            });
+            session.log = Some(self.log(journal, &session.id, 1, 0));
             self.shared
                 .borrow_mut()
                 .journaled
                 .insert(session.id.clone(), child.journaled);
         }
         Ok(session)
+    }
+
+    /// A session restored from its snapshot by the worker
+    /// ([`runner::Runner::restore_session`]): the snapshot is the one in
+    /// [`Shared::next_replay`], whose later records are replayed.
+    fn restore(
+        &mut self,
+        document: Arc<Document>,
+        options: SessionOptions,
+        snapshot: &Snapshot,
+    ) -> Result<PersistSession, RestoreError> {
+        let (journal, replay) = {
+            let mut shared = self.shared.borrow_mut();
+            (shared.journal.clone(), shared.next_replay.take())
+        };
+        let Some(resume) = replay.filter(|r| r.snapshot.is_some()) else {
+            // Not a recovery: nothing to replay or journal.
+            let id = options.session_id.clone();
+            let inner = self.inner.restore(document, options, snapshot)?;
+            return Ok(PersistSession::unjournaled(inner, id, Vec::new()));
+        };
+        let journaled =
+            self.journaled_document(journal.as_ref(), &resume.recovered.start, &document);
+        self.recover(document, options, resume, journal, journaled)
     }
 
     fn release(&mut self, machine: PersistSession) {
@@ -525,16 +644,35 @@ impl PersistFactory {
         }
     }
 
-    /// Re-creates a journaled session and runs its records through it.
+    /// The journal position of a journaled session.
+    fn log(&self, journal: Journal, id: &str, next_seq: u64, last_snapshot: u64) -> SessionLog {
+        let shared = self.shared.borrow();
+        SessionLog {
+            journal,
+            id: id.to_owned(),
+            next_seq,
+            ended: false,
+            schedule: Schedule::new(shared.snapshot_every, last_snapshot, &shared.due),
+        }
+    }
+
+    /// Re-creates a journaled session, from its snapshot when it has one,
+    /// and runs its (later) records through it.
     fn recover(
         &mut self,
         document: Arc<Document>,
         mut options: SessionOptions,
-        recovered: Recovered,
+        resume: Resume,
         journal: Option<Journal>,
         journaled: Option<JournaledDocument>,
-    ) -> Result<PersistSession, DataModelError> {
+    ) -> Result<PersistSession, RestoreError> {
+        let Resume {
+            recovered,
+            snapshot,
+        } = resume;
         let next_seq = recovered.next_seq();
+        let snapshot_seq = recovered.snapshot.as_ref().map_or(0, |s| s.seq);
+        let snapshot_at = recovered.snapshot.as_ref().map(|s| s.at);
         let Recovered {
             session: id,
             start,
@@ -546,24 +684,61 @@ impl PersistFactory {
             .iter()
             .map(|(k, v)| (k.clone(), Data::from(v.clone())))
             .collect();
-        let inputs = Inputs::of(&start, records);
-        let inner = self.inner.create_seeded(document, options, start.seed)?;
+        let replayed = records.len() as u64;
+        let (inner, inputs, requests, children) = match (snapshot, snapshot_at) {
+            (Some(snapshot), Some(at)) => {
+                let inner = self
+                    .inner
+                    .restore(document, options, &snapshot.hosted.machine)?;
+                let inputs = Inputs::after_snapshot(at, records);
+                (inner, inputs, snapshot.requests, snapshot.hosted.children)
+            }
+            _ => {
+                let inner = self
+                    .inner
+                    .create_seeded(document, options, start.seed)
+                    .map_err(|e| RestoreError::DataModel(e.to_string()))?;
+                (
+                    inner,
+                    Inputs::of(&start, records),
+                    InFlight::default(),
+                    Vec::new(),
+                )
+            }
+        };
         let mut session = PersistSession::unjournaled(inner, id, inputs.waiting);
-        let (invokes, interrupted) = super::replay::run(&mut session, inputs.steps);
+        let done = super::replay::run(&mut session, inputs.steps, requests);
         session.replayed = true;
-        session.reinvoke = invokes.into();
-        session.interrupted = interrupted;
-        session.log = journal.map(|journal| SessionLog {
-            journal,
-            id: session.id.clone(),
-            next_seq,
-            ended: inputs.ended,
+        session.reinvoke = done.invokes.into();
+        session.interrupted = done.inflight;
+        // The children of the snapshot whose invocation is still active
+        // (not ended, not made again) come back from their own snapshots.
+        let again = |invokeid: &str| {
+            session
+                .reinvoke
+                .iter()
+                .any(|a| matches!(a, Action::Invoke(r) if r.invokeid == invokeid))
+        };
+        let alive: Vec<(String, String, String)> = children
+            .into_iter()
+            .filter(|(invokeid, _)| !done.ended.contains(invokeid) && !again(invokeid))
+            .map(|(invokeid, child)| (session.id.clone(), invokeid, child))
+            .collect();
+        session.log = journal.map(|journal| {
+            let mut log = self.log(journal, &session.id, next_seq, snapshot_seq);
+            log.ended = inputs.ended;
+            log
         });
-        if let (Some(_), Some(journaled)) = (&session.log, journaled) {
-            self.shared
-                .borrow_mut()
-                .journaled
-                .insert(session.id.clone(), journaled);
+        {
+            let mut shared = self.shared.borrow_mut();
+            shared.replayed_records += replayed;
+            shared.restored_snapshots += u64::from(snapshot_at.is_some());
+            if session.inner.is_running() {
+                shared.restore_children.extend(alive);
+            }
+            if let (Some(_), Some(journaled)) = (&session.log, journaled) {
+                shared.journaled.insert(session.id.clone(), journaled);
+            }
         }
         // Ended before the crash but its end record was lost: write it now,
         // so that the session is not recovered again.
@@ -605,7 +780,7 @@ impl Machine for PersistSession {
         self.inner.start(now);
         // Journaled when they were accepted, before `Began`.
         for event in std::mem::take(&mut self.waiting) {
-            self.inner.handle_event(now, event);
+            self.deliver(now, event);
         }
         self.after_input(now);
     }
@@ -619,7 +794,7 @@ impl Machine for PersistSession {
         if let Some((at, journaled)) = self.ahead.events.pop_front() {
             // `event` is the runner's copy of the event journaled ahead.
             debug_assert_eq!(event.name, journaled.name);
-            self.inner.handle_event(at, journaled);
+            self.deliver(at, journaled);
             self.after_input(at);
             return;
         }
@@ -645,9 +820,14 @@ impl Machine for PersistSession {
     }
 
     fn poll_action(&mut self) -> Option<Action> {
-        self.reinvoke
+        let action = self
+            .reinvoke
             .pop_front()
-            .or_else(|| self.inner.poll_action())
+            .or_else(|| self.inner.poll_action())?;
+        if self.log.is_some() {
+            self.requests.note_action(&action);
+        }
+        Some(action)
     }
 
     fn poll_timeout(&self) -> Option<Timestamp> {
@@ -676,6 +856,10 @@ impl Machine for PersistSession {
 
     fn set_observer(&mut self, observer: Box<dyn Observer>) {
         self.inner.set_observer(observer);
+    }
+
+    fn snapshot(&mut self) -> Result<Snapshot, NotSnapshottable> {
+        self.inner.snapshot()
     }
 }
 

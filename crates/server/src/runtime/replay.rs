@@ -65,6 +65,27 @@ impl Inputs {
         if inputs.begun {
             inputs.steps.push(Input::Start(start.at));
         }
+        inputs.read(records);
+        inputs
+    }
+
+    /// The inputs of a session restored from a snapshot taken at `at`:
+    /// the records after it (it had begun: a snapshot is of a running
+    /// session).
+    pub(crate) fn after_snapshot(at: Timestamp, records: Vec<Record>) -> Inputs {
+        let mut inputs = Inputs {
+            steps: Vec::new(),
+            waiting: Vec::new(),
+            begun: true,
+            ended: false,
+            last_at: at,
+        };
+        inputs.read(records);
+        inputs
+    }
+
+    fn read(&mut self, records: Vec<Record>) {
+        let inputs = self;
         for record in records {
             inputs.last_at = record.entry.at();
             let step = match record.entry {
@@ -88,16 +109,27 @@ impl Inputs {
             };
             inputs.steps.push(step);
         }
-        inputs
     }
 }
 
+/// What a replay leaves to do.
+pub(crate) struct Replayed {
+    /// The `<invoke>`s made during the replay and still active at its end.
+    pub(crate) invokes: Vec<Action>,
+    /// The ORS requests still under way.
+    pub(crate) inflight: InFlight,
+    /// Invoke ids whose invocation ended (cancelled, done) during the
+    /// replay: a child of an earlier snapshot with one of them is gone.
+    pub(crate) ended: Vec<String>,
+}
+
 /// Gives `machine` the inputs, draining its actions after each (nothing is
-/// carried out), and answers the `<invoke>`s still active at the end and
-/// the ORS requests still under way ([`InFlight`]).
-pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> (Vec<Action>, InFlight) {
+/// carried out), and answers what is left to do ([`Replayed`]); `inflight`
+/// are the requests under way before the first input (from a snapshot).
+pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>, inflight: InFlight) -> Replayed {
     let mut invokes: Vec<Action> = Vec::new();
-    let mut inflight = InFlight::default();
+    let mut inflight = inflight;
+    let mut ended: Vec<String> = Vec::new();
     for step in steps {
         match step {
             Input::Start(at) => machine.start(at),
@@ -108,6 +140,7 @@ pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> (Vec<Action
                     if event.name.starts_with("done.invoke") {
                         invokes
                             .retain(|a| !matches!(a, Action::Invoke(r) if r.invokeid == invokeid));
+                        ended.push(invokeid.to_owned());
                     }
                 }
                 machine.handle_event(at, event);
@@ -121,12 +154,17 @@ pub(crate) fn run<M: Machine>(machine: &mut M, steps: Vec<Input>) -> (Vec<Action
                 Action::Invoke(request) => invokes.push(Action::Invoke(request)),
                 Action::CancelInvoke { invokeid } => {
                     invokes.retain(|a| !matches!(a, Action::Invoke(r) if r.invokeid == invokeid));
+                    ended.push(invokeid);
                 }
                 _ => {}
             }
         }
     }
-    (invokes, inflight)
+    Replayed {
+        invokes,
+        inflight,
+        ended,
+    }
 }
 
 /// Replays one session's whole journal through a fresh interpreter and
@@ -167,7 +205,7 @@ pub(crate) fn replay_trace(
     let session = PersistSession::unjournaled(inner, id.to_owned(), inputs.waiting);
     let tag = Tag::of(id, start.parent.as_ref().map(|p| p.invokeid.as_str()));
     let mut traced = TracedMachine::new(session, tag);
-    run(&mut traced, inputs.steps);
+    run(&mut traced, inputs.steps, InFlight::default());
     let (session, trace) = traced.into_parts();
     factory.release(session.into_inner());
     Ok(trace)

@@ -29,6 +29,7 @@ mod batch;
 mod deferred;
 mod recover;
 mod schedule;
+mod snapshot;
 mod starts;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -140,6 +141,8 @@ pub(crate) struct WorkerSetup {
     /// Workers still recovering; this one counts itself out when done
     /// (if it had sessions to recover).
     pub(crate) recovering: Arc<AtomicUsize>,
+    /// Records of a journaled session between two snapshots (0: none).
+    pub(crate) snapshot_every: u64,
     /// Where the ids of this run's sessions start (past every earlier run's).
     pub(crate) first_number: u64,
     pub(crate) peers: Arc<Peers>,
@@ -162,6 +165,7 @@ pub(crate) fn run(mut setup: WorkerSetup) {
     };
     let shared: SharedRef = Rc::new(RefCell::new(Shared {
         journal: setup.journal.clone(),
+        snapshot_every: setup.snapshot_every,
         ..Shared::default()
     }));
     let ecmascript = EcmaScriptOptions {
@@ -259,6 +263,7 @@ impl Worker {
                         Ok(command) => Ok(command),
                         Err(RecvTimeoutError::Timeout) => {
                             self.tick();
+                            self.take_snapshots();
                             continue;
                         }
                         Err(RecvTimeoutError::Disconnected) => Err(()),
@@ -284,6 +289,7 @@ impl Worker {
                 return;
             }
             self.tick();
+            self.take_snapshots();
         }
     }
 
