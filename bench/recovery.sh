@@ -18,33 +18,7 @@ every=${EVERY:-64}
 concurrency=${CONCURRENCY:-64}
 port=${PORT:-7392}
 work=${WORK:-/tmp/orca-bench-recovery}
-target=${CARGO_TARGET_DIR:-target}
-url=http://127.0.0.1:$port
-
-cargo build --release -q -p orca
-cargo build --release -q -p server --example loadgen
-orca=$target/release/orca
-loadgen=$target/release/examples/loadgen
-charts=$PWD/bench/charts
-
-rm -rf "$work"
-mkdir -p "$work"
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-serve() {
-    local data=$1
-    shift
-    env RUST_LOG=warn "$@" "$orca" serve --listen "127.0.0.1:$port" --data "$data" \
-        2>>"$work/server.log" &
-    server_pid=$!
-}
-field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
-metric() { curl -s "$url/metrics" | awk -v name="$1" '$1 == name {print $2}'; }
+. bench/lib.sh
 row() { printf '| %-44s | %12s | %16s | %10s | %10s |\n' "$@"; }
 
 results=()

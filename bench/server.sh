@@ -28,32 +28,9 @@ concurrency=${CONCURRENCY:-64}
 start_concurrency=${START_CONCURRENCY:-64}
 port=${PORT:-7391}
 work=${WORK:-/tmp/orca-bench-server}
-target=${CARGO_TARGET_DIR:-target}
-url=http://127.0.0.1:$port
-
-cargo build --release -q -p orca
-cargo build --release -q -p server --example loadgen
-orca=$target/release/orca
-loadgen=$target/release/examples/loadgen
-charts=$PWD/bench/charts
-
-rm -rf "$work"
-mkdir -p "$work"
-server_pid=
-cleanup() {
-    if [ -n "$server_pid" ]; then kill -KILL "$server_pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-# serve DATA_DIR [VAR=value...]: starts the server in the background.
-serve() {
-    local data=$1
-    shift
-    env RUST_LOG=warn ORCA_MAX_SESSIONS=$((sessions + event_sessions + 1000)) "$@" \
-        "$orca" serve --listen "127.0.0.1:$port" --data "$data" 2>>"$work/server.log" &
-    server_pid=$!
-}
+. bench/lib.sh
+# Room for every session the benchmark starts.
+export ORCA_MAX_SESSIONS=$((sessions + event_sessions + 1000))
 # stop: SIGTERM (a graceful drain) and wait.
 stop() {
     kill -TERM "$server_pid"
@@ -61,10 +38,8 @@ stop() {
     server_pid=
 }
 ready() { "$loadgen" ready "$url" --timeout 600; }
-field() { python3 -c "import json,sys; print(json.loads(sys.stdin.read())['$1'])"; }
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status"; }
 loadavg() { cut -d' ' -f1 /proc/loadavg; }
-metric() { curl -s "$url/metrics" | awk -v name="$1" '$1 == name {print $2}'; }
 row() { printf '| %-58s | %16s | %9s | %9s | %-11s |\n' "$@"; }
 
 results=()
